@@ -1,0 +1,127 @@
+"""Model inputs and outputs as users see them, and validation of the feeds given to ``run``."""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+import numpy as np
+
+from ronn_core.errors import (InputShapeError, InputTypeError, MissingInputError,
+                              UnknownInputError)
+from ronn_core.types import (MapType, OptionalType, SequenceType, TensorType, ValueType,
+                             onnx_type_name)
+
+
+@dataclass(frozen=True)
+class ValueInfo:
+    """A model input or output: name, element dtype, and shape (ints, symbolic names or None)."""
+
+    name: str
+    type: ValueType | None
+
+    @property
+    def dtype(self) -> np.dtype | None:
+        return self.type.dtype if isinstance(self.type, TensorType) else None
+
+    @property
+    def shape(self) -> list | None:
+        if isinstance(self.type, TensorType) and self.type.shape is not None:
+            return list(self.type.shape)
+        return None
+
+    @property
+    def type_str(self) -> str:
+        """onnxruntime's spelling: ``tensor(float)``, ``seq(tensor(int64))``..."""
+        return _type_str(self.type)
+
+    def __repr__(self) -> str:
+        return f"ValueInfo(name={self.name!r}, type={self.type_str}, shape={self.shape})"
+
+
+def _type_str(t: ValueType | None) -> str:
+    if isinstance(t, TensorType):
+        return f"tensor({onnx_type_name(t.elem_type) if t.elem_type else 'undefined'})"
+    if isinstance(t, SequenceType):
+        return f"seq({_type_str(t.elem)})"
+    if isinstance(t, OptionalType):
+        return f"optional({_type_str(t.elem)})"
+    if isinstance(t, MapType):
+        return f"map({onnx_type_name(t.key_type)},{_type_str(t.value)})"
+    return "unknown"
+
+
+class FeedValidator:
+    """Checks feeds against the model's inputs; errors say what was expected and what came."""
+
+    def __init__(self, inputs: list[ValueInfo], overridable: list[ValueInfo] = ()):
+        self.inputs = inputs
+        self.known = {i.name: i for i in (*inputs, *overridable)}
+        self.required = [i.name for i in inputs]
+
+    def __call__(self, feeds: Mapping[str, Any]) -> dict[str, Any]:
+        if not isinstance(feeds, Mapping):
+            raise InputTypeError(f"feeds must be a dict of input name -> array, got "
+                                 f"{type(feeds).__name__}")
+        checked: dict[str, Any] = {}
+        symbols: dict[str, tuple[int, str]] = {}
+        for name, value in feeds.items():
+            info = self.known.get(name)
+            if info is None:
+                close = difflib.get_close_matches(str(name), list(self.known), n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else ""
+                raise UnknownInputError(f"unknown input {name!r}{hint} The model's inputs are "
+                                        f"{self.required}")
+            checked[name] = self._check(info, value, symbols)
+        missing = [n for n in self.required if n not in checked]
+        if missing:
+            expected = ", ".join(f"{n} ({self.known[n].type_str} {self.known[n].shape})"
+                                 for n in missing)
+            raise MissingInputError(f"missing input(s): {expected}; got {sorted(checked)}")
+        return checked
+
+    def _check(self, info: ValueInfo, value: Any, symbols: dict) -> Any:
+        t = info.type
+        if not isinstance(t, TensorType):
+            if isinstance(t, SequenceType) and not isinstance(value, (list, tuple)):
+                raise InputTypeError(f"input {info.name!r} expects {info.type_str} (a list of "
+                                     f"arrays), got {type(value).__name__}")
+            return list(value) if isinstance(value, tuple) else value
+        if not isinstance(value, np.ndarray):
+            if hasattr(value, "__array__") or isinstance(value, (list, int, float, bool)):
+                value = np.asarray(value)
+            else:
+                raise InputTypeError(f"input {info.name!r} expects {info.type_str}, got "
+                                     f"{type(value).__name__}")
+        expected = t.dtype
+        if expected is not None and value.dtype != expected:
+            if not (expected == np.dtype(object) and value.dtype.kind in "OU"):
+                raise InputTypeError(
+                    f"input {info.name!r} expects {info.type_str} ({expected}), got {value.dtype}; "
+                    f"convert it with .astype(np.{expected.name})")
+            value = value.astype(object)
+        if t.shape is not None:
+            self._check_shape(info, t.shape, value.shape, symbols)
+        return value
+
+    @staticmethod
+    def _check_shape(info: ValueInfo, want: tuple, got: tuple, symbols: dict) -> None:
+        if len(want) != len(got):
+            raise InputShapeError(f"input {info.name!r} expects rank {len(want)} "
+                                  f"{_dims(want)}, got rank {len(got)} {list(got)}")
+        for axis, (w, g) in enumerate(zip(want, got)):
+            if isinstance(w, int) and w != g:
+                raise InputShapeError(f"input {info.name!r} expects dim {axis} = {w} "
+                                      f"(shape {_dims(want)}), got {g} (shape {list(got)})")
+            if isinstance(w, str):
+                seen = symbols.get(w)
+                if seen is not None and seen[0] != g:
+                    raise InputShapeError(
+                        f"input {info.name!r} dim {axis} is '{w}' = {g}, but input {seen[1]!r} "
+                        f"already set '{w}' = {seen[0]}")
+                symbols.setdefault(w, (g, info.name))
+
+
+def _dims(shape: tuple) -> str:
+    return "[" + ", ".join("?" if d is None else str(d) for d in shape) + "]"

@@ -1,0 +1,201 @@
+"""``Session``: load -> optimize -> partition -> plan, then ``run(feeds)`` over the plan."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+import warnings
+from typing import Any, Iterable, Mapping
+
+import numpy as np
+
+from ronn_core.compiler import compile_graph
+from ronn_core.errors import ConfigValueError, ProviderError, UnknownOutputError
+from ronn_core.feeds import FeedValidator, ValueInfo
+from ronn_core.graph import Graph
+from ronn_core.onnx_io import LoadedModel
+from ronn_core.passes import PassContext, PassRecord, check_level, select_passes
+from ronn_core.profiling import Profile
+from ronn_core.provider import ExecutionProvider
+from ronn_core.runtime import Runtime, default_runtime
+
+DEFAULT_LEVEL = "O3"   # like onnxruntime's ORT_ENABLE_ALL: every safe optimization on
+
+
+def graph_inputs(graph: Graph) -> tuple[list[ValueInfo], list[ValueInfo]]:
+    """(required inputs, initializers that may be overridden) of a graph."""
+    required = [ValueInfo(n, graph.value(n).type) for n in graph.inputs
+                if not graph.value(n).is_constant]
+    overridable = [ValueInfo(n, graph.value(n).type) for n in graph.inputs
+                   if graph.value(n).is_constant]
+    return required, overridable
+
+
+class Session:
+    """A model prepared for repeated runs on an ordered list of execution providers."""
+
+    def __init__(self, model: LoadedModel | Graph, *, optimization_level: str = DEFAULT_LEVEL,
+                 providers: Iterable[Any] | None = None, provider: str | None = None,
+                 threads: int | None = None,
+                 provider_options: Mapping[str, Mapping[str, Any]] | None = None,
+                 enable_passes: Iterable[str] = (), disable_passes: Iterable[str] = (),
+                 profiling: bool = False, modules: Mapping[str, Mapping[str, Any]] | None = None,
+                 runtime: Runtime | None = None):
+        self.runtime = runtime or default_runtime()
+        self.model = model if isinstance(model, LoadedModel) else None
+        source = model.graph if isinstance(model, LoadedModel) else model
+        self.optimization_level = check_level(optimization_level)
+        if threads is not None and (not isinstance(threads, int) or isinstance(threads, bool)
+                                    or threads < 1):
+            raise ConfigValueError(f"threads = {threads!r}: expected a positive integer or None")
+        self.threads = threads
+        self._providers = self._make_providers(provider, providers, provider_options or {})
+        self.provider_names = [p.name for p in self._providers]
+
+        self.graph = source.copy()
+        self.pass_log: list[PassRecord] = []
+        self._optimize(list(enable_passes), list(disable_passes))
+        self.graph.toposort()
+        self.plan, self.placement = compile_graph(self.graph, self._providers)
+
+        required, overridable = graph_inputs(self.graph)
+        self.inputs = required
+        self.outputs = [ValueInfo(n, self.graph.value(n).type) for n in self.graph.outputs]
+        self._validate = FeedValidator(required, overridable)
+        self._output_set = set(self.graph.outputs)
+        self._run_contexts = [c for c in (p.run_context() for p in self._providers) if c]
+        self.profiling = bool(profiling)
+        self._profile = Profile(self.plan.steps) if self.profiling else None
+        self._modules = self._make_modules(modules or {})
+        self._observe = (self.runtime.has_hook_impls("ronn_run_started")
+                         or self.runtime.has_hook_impls("ronn_run_finished"))
+        self.runtime.pm.hook.ronn_session_created(session=self)
+
+    # -- construction -------------------------------------------------------------------------
+
+    def _make_providers(self, provider, providers, options) -> list[ExecutionProvider]:
+        if provider is not None and providers is not None:
+            raise ConfigValueError("give either provider= or providers=, not both")
+        wanted = [provider] if provider is not None else list(providers or ["cpu"])
+        if not wanted:
+            raise ConfigValueError("providers is empty; name at least one, e.g. ['cpu']")
+        registered = self.runtime.providers
+        by_ort = {cls.ort_name: name for name, cls in registered.items() if cls.ort_name}
+        made: list[ExecutionProvider] = []
+        skipped: list[str] = []
+        for entry in wanted:
+            asked, opts = (entry if isinstance(entry, tuple) else (entry, None))
+            name = by_ort.get(asked, asked)
+            cls = registered.get(name)
+            if cls is None:
+                from ronn_core.config import nearest_hint
+                raise ProviderError(f"unknown execution provider {name!r}"
+                                    f"{nearest_hint(name, registered)}; installed providers: "
+                                    f"{sorted(registered) or 'none (pip install ronn-provider-cpu)'}")
+            reason = cls.unavailable_reason()
+            if reason:
+                skipped.append(f"{name} ({reason})")
+                continue
+            merged = {**options.get(asked, {}), **options.get(name, {}), **(opts or {})}
+            made.append(cls(self.runtime, options=merged, threads=self.threads))
+        if not made:
+            raise ProviderError(f"no requested provider is available here: {'; '.join(skipped)}")
+        if skipped:
+            warnings.warn(f"providers not available, falling back to "
+                          f"{[p.name for p in made]}: {'; '.join(skipped)}", stacklevel=3)
+        self.unavailable_providers = skipped
+        return made
+
+    def _optimize(self, enable: list[str], disable: list[str]) -> None:
+        passes = select_passes(self.runtime.passes, self.optimization_level,
+                               providers=[p.name for p in self._providers],
+                               enable=enable, disable=disable)
+        ctx = PassContext(providers=[p.name for p in self._providers], log=self.pass_log)
+        for p in passes:
+            before, start = len(self.graph.nodes), time.perf_counter()
+            changed = bool(p.run(self.graph, ctx))
+            self.pass_log.append(PassRecord(p.name, changed, before, len(self.graph.nodes),
+                                            time.perf_counter() - start))
+
+    def _make_modules(self, configs: Mapping[str, Mapping[str, Any]]) -> list:
+        available = self.runtime.modules
+        made = []
+        for name, config in configs.items():
+            cls = available.get(name)
+            if cls is None:
+                from ronn_core.config import nearest_hint
+                raise ConfigValueError(f"no session module named {name!r}"
+                                       f"{nearest_hint(name, available)}; installed modules: "
+                                       f"{sorted(available) or 'none'}")
+            made.append(cls(self, dict(config)))
+        return made
+
+    # -- running ------------------------------------------------------------------------------
+
+    def run(self, feeds: Mapping[str, Any],
+            output_names: Iterable[str] | None = None) -> dict[str, Any]:
+        """Run the model; return ``{output name: array}`` (all outputs unless named)."""
+        names = list(self.graph.outputs) if output_names is None else list(output_names)
+        unknown = [n for n in names if n not in self._output_set]
+        if unknown:
+            raise UnknownOutputError(f"unknown output(s) {unknown}; the model's outputs are "
+                                     f"{self.graph.outputs}")
+        checked = self._validate(feeds)
+        if not self._modules:
+            return self._run_checked(checked, names)
+        call = lambda f: self._run_checked(f, names)  # noqa: E731
+        for module in reversed(self._modules):
+            call = (lambda m, nxt: (lambda f: m.run(f, nxt)))(module, call)
+        return call(checked)
+
+    def _run_checked(self, feeds: dict[str, Any], names: list[str]) -> dict[str, Any]:
+        hook = self.runtime.pm.hook if self._observe else None
+        if hook:
+            hook.ronn_run_started(session=self, feeds=feeds)
+        start = time.perf_counter()
+        events = [] if self._profile is not None else None
+        with contextlib.ExitStack() as stack:
+            for ctx in self._run_contexts:
+                stack.enter_context(ctx())
+            values = self.plan.run(feeds, names, profile=events)
+        if events is not None:
+            self._profile.add_run(events)
+        outputs = {n: (v if isinstance(v, (np.ndarray, list, dict)) or v is None
+                       else np.asarray(v)) for n, v in zip(names, values)}
+        if hook:
+            hook.ronn_run_finished(session=self, outputs=outputs,
+                                   seconds=time.perf_counter() - start)
+        return outputs
+
+    # -- introspection ------------------------------------------------------------------------
+
+    @property
+    def providers(self) -> list[ExecutionProvider]:
+        return list(self._providers)
+
+    def profile(self) -> Profile:
+        """Per-node and per-op-type timings (create the session with ``profiling=True``)."""
+        if self._profile is None:
+            raise ConfigValueError("profiling is off for this session; create it with "
+                                   "profiling=True")
+        return self._profile
+
+    def close(self) -> None:
+        for module in self._modules:
+            module.close()
+
+    def __enter__(self) -> "Session":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return (f"<Session {len(self.plan.steps)} steps on {self.provider_names}, "
+                f"level {self.optimization_level}>")
+
+    @classmethod
+    def from_config(cls, path, **overrides) -> "Session":
+        """Build a session from a TOML file (see ``ronn_core.config``)."""
+        from ronn_core.config import load_config
+        return load_config(path).create_session(**overrides)
