@@ -117,3 +117,21 @@ def random_inputs(inputs, *, seed: int = 0, default_dim: int = 1) -> dict[str, n
         else:
             feeds[info.name] = np.full(shape, "a", dtype=object)
     return feeds
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m ronn.zoo NAME OUT.onnx [--seed N]``: write a light network with random weights."""
+    import argparse
+    parser = argparse.ArgumentParser(prog="python -m ronn.zoo", description=main.__doc__)
+    parser.add_argument("name", choices=LIGHT_NETWORKS)
+    parser.add_argument("out", type=Path)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    onnx.save(light_model(args.name, seed=args.seed), args.out)
+    print(f"wrote {args.out} (light {args.name}, random weights, seed {args.seed})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

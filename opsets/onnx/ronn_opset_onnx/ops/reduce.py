@@ -45,16 +45,28 @@ def _mean(x, axis, keepdims):
     return total / x.dtype.type(count)
 
 
+def _lowest(dtype):
+    if dtype == np.bool_:
+        return False
+    return -np.inf if np.issubdtype(dtype, np.floating) else np.iinfo(dtype).min
+
+
+def _highest(dtype):
+    if dtype == np.bool_:
+        return True
+    return np.inf if np.issubdtype(dtype, np.floating) else np.iinfo(dtype).max
+
+
 def _max(x, axis, keepdims):
     if x.size == 0:  # the identity of max: the lowest value of the type
-        low = -np.inf if np.issubdtype(x.dtype, np.floating) else np.iinfo(x.dtype).min
+        low = _lowest(x.dtype)
         return np.full(_reduced_shape(x, axis, keepdims), low, dtype=x.dtype)
     return np.max(x, axis=axis, keepdims=keepdims)
 
 
 def _min(x, axis, keepdims):
     if x.size == 0:
-        high = np.inf if np.issubdtype(x.dtype, np.floating) else np.iinfo(x.dtype).max
+        high = _highest(x.dtype)
         return np.full(_reduced_shape(x, axis, keepdims), high, dtype=x.dtype)
     return np.min(x, axis=axis, keepdims=keepdims)
 

@@ -1,0 +1,5 @@
+import sys
+
+from ronn.cli import main
+
+sys.exit(main())
