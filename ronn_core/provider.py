@@ -144,9 +144,9 @@ def bind_kernel(spec: KernelSpec, node: Node, ctx: CompileContext,
             raise ModelError(f"node {node.describe()} has attribute(s) {unknown} that op "
                              f"{node.op_type!r} version {spec.since} does not define; "
                              f"known: {sorted(a for a in accepted if a != 'ctx')}")
-    attrs = dict(node.attributes)
     graphs = {k: ctx.compile_subgraph(v) for k, v in node.subgraphs.items()
               if not isinstance(v, list)}
+    attrs = {k: v for k, v in node.attributes.items() if k not in graphs}  # graphs bound per run
     if spec.context:
         attrs["ctx"] = provider.kernel_context(node)
     fn = spec.fn
