@@ -12,11 +12,13 @@ from ronn_core.modules import SessionModule
 from ronn_core.passes import Pass, PassContext
 from ronn_core.provider import CompileContext, ExecutionProvider, Step
 from ronn_core.runtime import Runtime, default_runtime
+from ronn_core.schema import Attr, Input, OpSchema, Output
 from ronn_core.types import MapType, OptionalType, SequenceType, TensorType
 
 Tensor = TensorType  # the IR's tensor type (element type + symbolic shape)
 
 __all__ = [
+    "Attr", "Input", "OpSchema", "Output",
     "CompileContext", "ExecutionProvider", "Graph", "KernelContext", "KernelSpec", "MapType",
     "Node", "OptionalType", "Pass", "PassContext", "RonnError", "Runtime", "SequenceType",
     "SessionModule", "Step", "Tensor", "TensorType", "Value", "default_runtime", "hookimpl",

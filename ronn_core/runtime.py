@@ -24,6 +24,7 @@ from ronn_core.modules import SessionModule
 from ronn_core.passes import LEVELS, Pass
 from ronn_core.provider import ExecutionProvider
 from ronn_core.registry import KernelRegistry
+from ronn_core.schema import OpSchema, SchemaRegistry
 
 ENTRY_POINT_GROUP = "ronn"
 
@@ -72,6 +73,7 @@ class Runtime:
         self._loaded = False
         self._lock = threading.RLock()
         self._kernels = KernelRegistry()
+        self._schemas = SchemaRegistry()
         self._providers: dict[str, type[ExecutionProvider]] = {}
         self._passes: dict[str, Pass] = {}
         self._modules: dict[str, type[SessionModule]] = {}
@@ -136,6 +138,7 @@ class Runtime:
 
     def _collect(self) -> None:
         self._kernels = KernelRegistry()
+        self._schemas = SchemaRegistry()
         self._providers, self._passes, self._modules = {}, {}, {}
         for info in self._infos.values():
             info.registered = {}
@@ -154,12 +157,16 @@ class Runtime:
                 info.registered.setdefault("observers", []).append(hook_name)
 
     def _add(self, kind: str, plugin: str, obj: Any) -> list[str]:
+        if kind == "operators" and isinstance(obj, OpSchema):
+            from dataclasses import replace
+            self._schemas.add(replace(obj, plugin=plugin))
+            return [f"schema {obj.domain}::{obj.op_type}-{obj.since}"]
         if kind == "operators":
             specs = [obj] if isinstance(obj, KernelSpec) else kernels_in(obj)
             if not specs:
                 raise PluginError(f"plugin {plugin!r} registered {obj!r} as operators, but it "
-                                  f"is neither a @kernel function, a module of them, nor a "
-                                  f"KernelSpec")
+                                  f"is neither a @kernel function, a module of them, a "
+                                  f"KernelSpec nor an OpSchema")
             names = []
             for spec in specs:
                 spec = KernelSpec(spec.op_type, spec.domain, spec.since, spec.fn, spec.provider,
@@ -194,6 +201,10 @@ class Runtime:
     @property
     def kernels(self) -> KernelRegistry:
         return self.load()._kernels
+
+    @property
+    def schemas(self) -> SchemaRegistry:
+        return self.load()._schemas
 
     @property
     def providers(self) -> dict[str, type[ExecutionProvider]]:

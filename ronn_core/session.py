@@ -18,6 +18,7 @@ from ronn_core.passes import PassContext, PassRecord, check_level, select_passes
 from ronn_core.profiling import Profile
 from ronn_core.provider import ExecutionProvider
 from ronn_core.runtime import Runtime, default_runtime
+from ronn_core.schema import apply_schemas
 
 DEFAULT_LEVEL = "O3"   # like onnxruntime's ORT_ENABLE_ALL: every safe optimization on
 
@@ -53,6 +54,7 @@ class Session:
         self.provider_names = [p.name for p in self._providers]
 
         self.graph = source.copy()
+        apply_schemas(self.graph, self.runtime.schemas)
         self.pass_log: list[PassRecord] = []
         self._optimize(list(enable_passes), list(disable_passes))
         self.graph.toposort()
