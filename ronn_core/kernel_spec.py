@@ -31,6 +31,7 @@ class KernelSpec:
     context: bool = False         # the function takes a ``ctx`` keyword (KernelContext)
     priority: int = 0             # higher wins when two plugins register the same key
     plugin: str | None = field(default=None, compare=False)  # filled in at registration
+    factory: bool = False         # fn(build: KernelBuild) returns the callable (prepacking)
 
     @property
     def key(self) -> tuple[str, str, int, str | None]:
@@ -39,21 +40,25 @@ class KernelSpec:
     @property
     def attribute_names(self) -> frozenset[str] | None:
         """Keyword parameters the function accepts, or None if it takes ``**kwargs``."""
-        return _keyword_names(self.fn)
+        return None if self.factory else _keyword_names(self.fn)
 
 
 def kernel(op_type: str, *, domain: str = "", since: int = 1, provider: str | None = None,
-           context: bool = False, priority: int = 0) -> Callable[[Callable], Callable]:
+           context: bool = False, priority: int = 0,
+           factory: bool = False) -> Callable[[Callable], Callable]:
     """Mark ``fn`` as the kernel of ``op_type`` from opset version ``since`` on.
 
     Stack several decorators to register one function for several versions. ``provider`` limits
     the kernel to one execution provider (a fast kernel); leave it ``None`` for a reference kernel.
     ``context=True`` passes a :class:`ronn_core.context.KernelContext` as the ``ctx`` keyword.
+    ``factory=True`` makes ``fn`` a builder: called once per node at session creation with a
+    :class:`ronn_core.context.KernelBuild` (attributes, constant inputs, types), it returns the
+    callable that runs the node, so weights can be prepacked once.
     """
 
     def decorate(fn: Callable) -> Callable:
         spec = KernelSpec(op_type, normalize_domain(domain), int(since), fn, provider, context,
-                          priority)
+                          priority, factory=factory)
         specs = list(getattr(fn, "__ronn_kernels__", ()))
         specs.append(spec)
         fn.__ronn_kernels__ = tuple(specs)

@@ -149,12 +149,41 @@ def bind_kernel(spec: KernelSpec, node: Node, ctx: CompileContext,
     attrs = {k: v for k, v in node.attributes.items() if k not in graphs}  # graphs bound per run
     if spec.context:
         attrs["ctx"] = provider.kernel_context(node)
+    if spec.factory:
+        return spec.fn(kernel_build(node, ctx, provider, attrs))
     fn = spec.fn
     if graphs:
         return _subgraph_caller(fn, attrs, graphs, len(node.inputs), node.implicit_inputs)
     if not attrs:
         return fn
     return _bound(fn, attrs)
+
+
+def kernel_build(node: Node, ctx: CompileContext, provider: ExecutionProvider,
+                 attrs: dict[str, Any]):
+    """The ``KernelBuild`` a factory kernel receives for ``node``."""
+    from ronn_core.context import KernelBuild
+    graph = ctx.graph
+    overridable = set(graph.inputs)
+
+    def constant(name: str):
+        v = graph.values.get(name) if name else None
+        return v.constant if v is not None and name not in overridable else None
+
+    def vtype(name: str):
+        v = graph.values.get(name) if name else None
+        return v.type if v is not None else None
+
+    def reference():
+        spec = provider.runtime.kernels.resolve(node.domain, node.op_type, node.version,
+                                                provider="", use_reference=True)
+        if spec is None:
+            raise LookupError(f"no reference kernel for node {node.describe()}")
+        return bind_kernel(spec, node, ctx, provider)
+
+    return KernelBuild(node, attrs, [constant(n) for n in node.inputs],
+                       [vtype(n) for n in node.inputs], [vtype(n) for n in node.outputs],
+                       provider, provider.threads, reference)
 
 
 def _bound(fn: Callable, attrs: dict[str, Any]) -> Callable:

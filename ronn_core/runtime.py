@@ -7,6 +7,7 @@ which entry points load. ``Runtime(plugins=[obj], discover=False)`` builds an is
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 import threading
@@ -169,8 +170,7 @@ class Runtime:
                                   f"KernelSpec nor an OpSchema")
             names = []
             for spec in specs:
-                spec = KernelSpec(spec.op_type, spec.domain, spec.since, spec.fn, spec.provider,
-                                  spec.context, spec.priority, plugin)
+                spec = dataclasses.replace(spec, plugin=plugin)
                 self._kernels.add(spec)
                 names.append(f"{spec.domain + '::' if spec.domain else ''}{spec.op_type}"
                              f"-{spec.since}{'@' + spec.provider if spec.provider else ''}")

@@ -9,11 +9,11 @@ from ronn_core.errors import RonnError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from ronn.cli import check, info, ops, plugins, run
+    from ronn.cli import bench, check, info, ops, plugins, run
     parser = argparse.ArgumentParser(prog="ronn", description="Run ONNX models with RONN.")
     parser.add_argument("--version", action="version", version=f"ronn {_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module in (run, info, plugins, ops, check):
+    for module in (run, info, plugins, ops, check, bench):
         module.register(sub)
     try:
         from ronn_core.runtime import default_runtime

@@ -1,0 +1,57 @@
+"""``ronn bench MODEL...``: latency against onnxruntime in the same process."""
+
+from __future__ import annotations
+
+from ronn.cli.format import emit_json, table
+
+
+def register(sub) -> None:
+    p = sub.add_parser("bench", help="benchmark models (against onnxruntime)")
+    p.add_argument("models", nargs="+", help=".onnx paths, or light:NAME for a zoo network")
+    p.add_argument("--compare", choices=["onnxruntime", "none"], default="onnxruntime")
+    p.add_argument("--runs", type=int, default=15, help="timed runs per runtime")
+    p.add_argument("--warmup", type=int, default=2)
+    p.add_argument("--threads", type=int, help="intra-op threads for both runtimes")
+    p.add_argument("--level", default="O3", choices=["O0", "O1", "O2", "O3"])
+    p.add_argument("--provider", action="append", dest="providers", metavar="NAME")
+    p.add_argument("--profile", action="store_true", help="also print RONN's top ops")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=command)
+
+
+def command(args) -> int:
+    from ronn.bench import bench_model, geomean
+    results = []
+    for spec in args.models:
+        results.append(bench_model(spec, runs=args.runs, warmup=args.warmup,
+                                   threads=args.threads, level=args.level,
+                                   providers=args.providers, compare=args.compare != "none",
+                                   profile=args.profile))
+        if not args.json:
+            _print_one(results[-1], args.profile)
+    ratios = [r.ratio_best for r in results if r.ratio_best]
+    if args.json:
+        emit_json({"results": [r.as_dict() for r in results],
+                   "geomean_ratio_best": geomean(ratios) if ratios else None})
+        return 0
+    if len(results) > 1:
+        print()
+        print(table([[r.model, f"{r.ronn.best_ms:.2f}", f"{r.onnxruntime.best_ms:.2f}"
+                      if r.onnxruntime else "-", f"{r.ratio_best:.2f}" if r.ratio_best else "-"]
+                     for r in results], ["model", "ronn best ms", "ort best ms", "ratio"]))
+        if ratios:
+            print(f"\ngeometric mean ratio (best): {geomean(ratios):.2f}")
+    return 0
+
+
+def _print_one(r, profile: bool) -> None:
+    line = (f"{r.model}: ronn best {r.ronn.best_ms:.2f} ms, median {r.ronn.median_ms:.2f}, "
+            f"p90 {r.ronn.p90_ms:.2f} (session {r.ronn.session_s * 1e3:.0f} ms)")
+    if r.onnxruntime:
+        line += (f" | onnxruntime best {r.onnxruntime.best_ms:.2f} ms, median "
+                 f"{r.onnxruntime.median_ms:.2f} | ratio best {r.ratio_best:.2f}, median "
+                 f"{r.ratio_median:.2f}")
+    print(line + f" | peak RSS {r.peak_rss_mb:.0f} MB")
+    if profile and r.top_ops:
+        for op, ms in r.top_ops.items():
+            print(f"    {op:<28} {ms:8.2f} ms")
