@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
-PACKAGES := . opsets/onnx providers/cpu
+PACKAGES := . opsets/onnx providers/cpu passes/standard plugins_example
 STAMP  := $(VENV)/.ronn-installed
 DEMO_MODEL := examples/models/resnet50.onnx
 
@@ -10,7 +10,8 @@ DEMO_MODEL := examples/models/resnet50.onnx
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml opsets/onnx/pyproject.toml providers/cpu/pyproject.toml
+$(STAMP): pyproject.toml opsets/onnx/pyproject.toml providers/cpu/pyproject.toml \
+		passes/standard/pyproject.toml plugins_example/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip setuptools wheel
 	$(BIN)/python -m pip install --quiet --no-build-isolation \

@@ -55,11 +55,22 @@ class BenchResult:
         return d
 
 
+BUILT = ("bert", "mlp", "conv1d")
+
+
 def resolve_model(spec: str) -> tuple[str, bytes]:
-    """A path, or ``light:NAME`` for a light zoo network with random weights."""
+    """A path; ``light:NAME`` (a light zoo network, random weights); or ``built:bert``,
+    ``built:mlp``, ``built:conv1d`` (models from ``ronn.zoo_builders``)."""
     if spec.startswith("light:"):
         from ronn import zoo
         return spec, zoo.light_model(spec.split(":", 1)[1], seed=0).SerializeToString()
+    if spec.startswith("built:"):
+        from ronn import zoo_builders as zb
+        make = {"bert": zb.bert_encoder, "mlp": zb.streaming_mlp,
+                "conv1d": zb.streaming_conv1d}.get(spec.split(":", 1)[1])
+        if make is None:
+            raise ValueError(f"unknown built model {spec!r}; choose from {BUILT}")
+        return spec, make().SerializeToString()
     return spec, Path(spec).read_bytes()
 
 
@@ -75,7 +86,10 @@ def bench_model(spec: str, *, runs: int = 15, warmup: int = 2, threads: int | No
                                                    providers=providers, threads=threads,
                                                    profiling=profile)
     ronn_session_s = time.perf_counter() - start
-    feeds = feeds or random_inputs(session.inputs, seed=0)
+    feeds = feeds or random_inputs(session.inputs, seed=0,
+                                   default_dim=128 if name == "built:bert" else 1)
+    if name == "built:bert":   # the zoo's encoder runs at batch 2, sequence 128
+        feeds = {k: np.repeat(v, 2, axis=0) for k, v in feeds.items()}
     runners: dict[str, Callable[[], Any]] = {"ronn": lambda: session.run(feeds)}
     sessions_s = {"ronn": ronn_session_s}
     if compare:

@@ -71,7 +71,7 @@ class FeedValidator:
             if info is None:
                 close = difflib.get_close_matches(str(name), list(self.known), n=1)
                 hint = f"; did you mean {close[0]!r}?" if close else ""
-                raise UnknownInputError(f"unknown input {name!r}{hint} The model's inputs are "
+                raise UnknownInputError(f"unknown input {name!r}{hint or '.'} The model's inputs are "
                                         f"{self.required}")
             checked[name] = self._check(info, value, symbols)
         missing = [n for n in self.required if n not in checked]

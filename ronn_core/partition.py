@@ -11,7 +11,7 @@ from ronn_core.provider import ExecutionProvider
 # Where the kernels of first-party domains come from, for the "what to install" hint.
 KNOWN_DOMAINS = {
     "": "ronn-opset-onnx",
-    "com.ronn": "ronn-provider-cpu",
+    "com.ronn": "ronn-passes",
     "com.ronn.bitnet": "ronn-provider-bitnet",
     "com.ronn.wasm": "ronn-provider-wasm",
     "com.example": "ronn-example",

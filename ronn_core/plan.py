@@ -82,6 +82,7 @@ class Plan:
             if name in feeds:
                 slots[slot] = feeds[name]
         index = -1
+        where = [-1]
         try:
             if profile is None:
                 for index, (fn, ins, outs, free) in enumerate(self._program):
@@ -97,20 +98,23 @@ class Plan:
                     for f in free:
                         slots[f] = None
             else:
-                self._run_profiled(slots, profile)
+                self._run_profiled(slots, profile, where)
         except Exception as exc:
-            raise self._step_error(index if profile is None else len(profile), slots, exc) \
-                from exc
+            raise self._step_error(index if profile is None else where[0], slots, exc) from exc
         names = self.output_names if output_names is None else output_names
         return [slots[self._output_slots[n]] for n in names]
 
-    def _run_profiled(self, slots: list[Any], profile: list) -> None:
+    def _run_profiled(self, slots: list[Any], profile: list, where: list[int]) -> None:
         clock = time.perf_counter_ns
         for index, (fn, ins, outs, free) in enumerate(self._program):
+            where[0] = index
             start = clock()
             result = fn(*[slots[i] for i in ins])
             profile.append((index, start, clock() - start))
             if type(result) is tuple:
+                if len(result) < len(outs):
+                    raise KernelError(f"kernel returned {len(result)} outputs, the node has "
+                                      f"{len(outs)}")
                 for o, r in zip(outs, result):
                     slots[o] = r
             else:

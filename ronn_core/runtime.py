@@ -143,8 +143,10 @@ class Runtime:
         self._providers, self._passes, self._modules = {}, {}, {}
         for info in self._infos.values():
             info.registered = {}
+        trace = self.pm.trace.root.get("hook")
         for hook_name, kind in _CONTRIBUTIONS.items():
             for impl in getattr(self.pm.hook, hook_name).get_hookimpls():
+                trace(hook_name, {"plugin": impl.plugin_name})
                 info = self._infos.setdefault(impl.plugin_name, PluginInfo(impl.plugin_name))
                 items = info.registered.setdefault(kind, [])
                 register = _Recorder(self, kind, impl.plugin_name, items)

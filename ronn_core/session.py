@@ -78,7 +78,8 @@ class Session:
     def _make_providers(self, provider, providers, options) -> list[ExecutionProvider]:
         if provider is not None and providers is not None:
             raise ConfigValueError("give either provider= or providers=, not both")
-        wanted = [provider] if provider is not None else list(providers or ["cpu"])
+        wanted = [provider] if provider is not None else (
+            ["cpu"] if providers is None else list(providers))
         if not wanted:
             raise ConfigValueError("providers is empty; name at least one, e.g. ['cpu']")
         registered = self.runtime.providers
@@ -112,7 +113,9 @@ class Session:
         passes = select_passes(self.runtime.passes, self.optimization_level,
                                providers=[p.name for p in self._providers],
                                enable=enable, disable=disable)
-        ctx = PassContext(providers=[p.name for p in self._providers], log=self.pass_log)
+        options = {"ir_version": self.model.ir_version} if self.model else {}
+        ctx = PassContext(providers=[p.name for p in self._providers], options=options,
+                          log=self.pass_log)
         for p in passes:
             before, start = len(self.graph.nodes), time.perf_counter()
             changed = bool(p.run(self.graph, ctx))

@@ -29,7 +29,7 @@ def main() -> int:
     if new and not args.allow_new and old:
         print("new failures (fix them, or rerun with --allow-new):\n  " + "\n  ".join(new))
         return 1
-    entries = {name: old.get(name) or _reason(failing[name]) for name in sorted(failing)}
+    entries = {name: _reason(name, failing[name]) for name in sorted(failing)}
     EXPECTED_FAILURES_FILE.write_text("".join(f"{n}  # {r}\n" for n, r in entries.items()))
     fixed = sorted(set(old) - set(failing))
     print(f"{len(results) - len(failing)}/{len(results)} pass; {len(entries)} expected failures "
@@ -37,7 +37,26 @@ def main() -> int:
     return 0
 
 
-def _reason(error: str) -> str:
+KNOWN = {   # why a whole family cannot pass (yet); anything else gets its current error
+    "test_bernoulli": "the expected values are numpy global-RNG draws made while generating the "
+                      "case; no seeded kernel can reproduce them",
+    "test_training_dropout": "the expected mask is a numpy global-RNG draw made while generating "
+                             "the case; no seeded kernel can reproduce it",
+    "test_flexattention": "ai.onnx.preview FlexAttention (score/mask-mod subgraphs) not "
+                          "implemented yet",
+    "test_gradient_of": "Gradient needs automatic differentiation of the graph; out of scope",
+    "test_loop16_seq_none": "onnx's own comparison (Runner.assert_similar_outputs) calls len() on "
+                            "the 0-d first element of the expected sequence and raises; RONN's "
+                            "sequence equals the expected one element by element",
+    "test_image_decoder": "ImageDecoder needs image codecs (JPEG 2000, WebP, TIFF...) that the "
+                          "dependency policy does not include",
+}
+
+
+def _reason(name: str, error: str) -> str:
+    for prefix, why in KNOWN.items():
+        if name.startswith(prefix):
+            return why
     if "NoKernelError" in error:
         start = error.find("op '")
         return "no kernel yet: " + error[start:error.find(" on providers")] if start >= 0 \

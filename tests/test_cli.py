@@ -54,8 +54,9 @@ def test_ops_lists_operators_with_versions_and_filters_by_domain():
     ops = json.loads(ronn("ops", "--domain", "ai.onnx", "--json").stdout)
     by_name = {o["op_type"]: o for o in ops}
     assert {1, 11}.issubset(set(by_name["Conv"]["versions"]))
-    assert by_name["Conv"]["plugins"] == ["onnx"]
-    assert json.loads(ronn("ops", "--domain", "com.example", "--json").stdout) == []
+    assert "onnx" in by_name["Conv"]["plugins"]
+    assert {"reference", "cpu"} <= set(by_name["Conv"]["providers"])   # the fast kernel too
+    assert json.loads(ronn("ops", "--domain", "no.such.domain", "--json").stdout) == []
 
 
 def test_info_reports_inputs_outputs_opsets_histogram_and_placement(scale_model):

@@ -1,4 +1,5 @@
-"""The ``ronn`` command line: run, info, plugins, ops (plugins may add more)."""
+"""The ``ronn`` command line: run, info, plugins, ops, check, bench, new-plugin (plugins may add
+more through the ``ronn_commands`` hook)."""
 
 from __future__ import annotations
 
@@ -9,15 +10,15 @@ from ronn_core.errors import RonnError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from ronn.cli import bench, check, info, ops, plugins, run
+    from ronn.cli import bench, check, info, new_plugin, ops, plugins, run
     parser = argparse.ArgumentParser(prog="ronn", description="Run ONNX models with RONN.")
     parser.add_argument("--version", action="version", version=f"ronn {_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module in (run, info, plugins, ops, check, bench):
+    for module in (run, info, plugins, ops, check, bench, new_plugin):
         module.register(sub)
     try:
         from ronn_core.runtime import default_runtime
-        default_runtime().pm.hook.ronn_commands(subparsers=sub)
+        default_runtime().load().pm.hook.ronn_commands(subparsers=sub)
     except Exception as exc:  # a plugin's command must never break the CLI
         print(f"ronn: warning: a plugin failed to add commands: {exc}", file=sys.stderr)
     return parser

@@ -7,7 +7,8 @@ from ronn.cli.format import emit_json, table
 
 def register(sub) -> None:
     p = sub.add_parser("bench", help="benchmark models (against onnxruntime)")
-    p.add_argument("models", nargs="+", help=".onnx paths, or light:NAME for a zoo network")
+    p.add_argument("models", nargs="+", help=".onnx paths, light:NAME (zoo network) or "
+                                                "built:bert|mlp|conv1d")
     p.add_argument("--compare", choices=["onnxruntime", "none"], default="onnxruntime")
     p.add_argument("--runs", type=int, default=15, help="timed runs per runtime")
     p.add_argument("--warmup", type=int, default=2)

@@ -9,10 +9,10 @@ from typing import Any, Iterable
 
 
 def table(rows: Iterable[Iterable[Any]], headers: list[str]) -> str:
-    """Left-aligned columns; the last column is cut to the terminal width."""
+    """Left-aligned columns; on a terminal, lines are cut to its width."""
     rows = [[("" if c is None else str(c)) for c in r] for r in rows]
     widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(headers)]
-    width = shutil.get_terminal_size((120, 20)).columns
+    width = shutil.get_terminal_size().columns if sys.stdout.isatty() else 10**6
     lines = []
     for r in [headers, ["-" * w for w in widths], *rows]:
         line = "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip()

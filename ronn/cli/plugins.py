@@ -19,9 +19,16 @@ def command(args) -> int:
         return 0
     rows = []
     for i in infos:
-        what = ", ".join(f"{len(v)} kernels" if k == "operators" else f"{k}: {', '.join(v)}"
-                         for k, v in sorted(i.registered.items()) if v)
+        what = ", ".join(_describe(k, v) for k, v in sorted(i.registered.items()) if v)
         rows.append([i.name, i.version or "", i.distribution or i.source, ",".join(i.kinds),
                      f"BROKEN: {i.error}" if i.error else what])
     print(table(rows, ["name", "version", "distribution", "kind", "registers"]))
     return 0
+
+
+def _describe(kind: str, items: list[str]) -> str:
+    if kind != "operators":
+        return f"{kind}: {', '.join(items)}"
+    schemas = sum(1 for i in items if i.startswith("schema "))
+    kernels = len(items) - schemas
+    return f"{kernels} kernels" + (f", {schemas} schemas" if schemas else "")

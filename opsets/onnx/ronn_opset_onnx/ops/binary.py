@@ -122,6 +122,13 @@ def mod(a, b, *, fmod=0):
     return _binary(np.mod if integer and not fmod else np.fmod, a, b, None, None)
 
 
+@kernel("Mod", since=28)
+def mod_v28(a, b, *, fmod=0):
+    """Mod (opset 28): ``fmod=0`` floors for floats too (sign of B, IEEE special cases)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return _binary(np.fmod if fmod else np.mod, a, b, None, None)
+
+
 @kernel("BitShift", since=11)
 def bit_shift(x, y, *, direction):
     """BitShift: X << Y (``direction="LEFT"``) or X >> Y (``"RIGHT"``) on unsigned integers."""
@@ -131,6 +138,19 @@ def bit_shift(x, y, *, direction):
     too_far = np.broadcast_to(y >= 8 * x.dtype.itemsize, np.broadcast_shapes(x.shape, y.shape))
     shifted = shift(x, np.minimum(y, 8 * x.dtype.itemsize - 1).astype(x.dtype))
     return np.asarray(np.where(too_far, 0, shifted), dtype=x.dtype)
+
+
+@kernel("BitShift", since=28)
+def bit_shift_v28(x, y, *, direction):
+    """BitShift (opset 28): signed ints shift arithmetically; Y < 0 or >= width gives the sign fill."""
+    if direction not in ("LEFT", "RIGHT"):
+        raise ValueError(f"BitShift direction must be LEFT or RIGHT, not {direction!r}")
+    shift = np.left_shift if direction == "LEFT" else np.right_shift
+    x, y = np.broadcast_arrays(x, y)
+    out_of_range = (y < 0) | (y >= 8 * x.dtype.itemsize)
+    shifted = shift(x, np.where(out_of_range, 0, y).astype(x.dtype))
+    fill = np.where(x < 0, -1, 0) if direction == "RIGHT" else 0
+    return np.asarray(np.where(out_of_range, fill, shifted), dtype=x.dtype)
 
 
 @kernel("BitwiseAnd", since=18)

@@ -60,7 +60,33 @@ def _float_to_int(x: np.ndarray, dtype: np.dtype) -> np.ndarray:
         return np.trunc(x).astype(dtype)
 
 
-def cast_array(x: np.ndarray, to, saturate: int = 1) -> np.ndarray:
+def _to_float8e8m0(x: np.ndarray, saturate: int, round_mode: str) -> np.ndarray:
+    """Powers of two from float32's exponent bits, the mantissa rounded by ``round_mode``.
+
+    ``up`` rounds away from zero, ``down`` toward zero, ``nearest`` to nearest with ties up.
+    Saturating, out-of-range values clamp to the extreme powers of two; otherwise they (and
+    zero) become NaN. NaN stays NaN.
+    """
+    bits = np.abs(x.astype(np.float32)).view(np.uint32)
+    exponent = (bits >> 23).astype(np.int32)
+    mantissa = bits & np.uint32(0x7FFFFF)
+    if round_mode == "up":
+        exponent += mantissa != 0
+    elif round_mode == "nearest":
+        exponent += mantissa >= 0x400000
+    elif round_mode != "down":
+        raise ValueError(f"Cast: unknown round_mode {round_mode!r}")
+    special = (bits >> 23) == 0xFF                       # inf or NaN
+    is_nan = np.isnan(x.astype(np.float32))
+    if saturate:
+        exponent = np.where(special & ~is_nan, 254, np.minimum(exponent, 254))
+    else:
+        exponent = np.where(special | (exponent > 254) | (bits == 0), 255, exponent)
+    exponent = np.where(is_nan, 255, exponent)
+    return exponent.astype(np.uint8).view(ml_dtypes.float8_e8m0fnu)
+
+
+def cast_array(x: np.ndarray, to, saturate: int = 1, round_mode: str = "up") -> np.ndarray:
     """``x`` converted to the element type ``to`` (see the module docstring for the rules)."""
     elem_type, dtype = _target_dtype(to)
     if dtype == object:
@@ -70,7 +96,9 @@ def cast_array(x: np.ndarray, to, saturate: int = 1) -> np.ndarray:
                         dtype=object).reshape(x.shape)
     if x.dtype == object or x.dtype.kind in "US":
         values = [_from_string(v, dtype) for v in x.reshape(-1).tolist()]
-        return cast_array(np.array(values).reshape(x.shape), elem_type, saturate)
+        return cast_array(np.array(values).reshape(x.shape), elem_type, saturate, round_mode)
+    if elem_type == TensorProto.FLOAT8E8M0:
+        return _to_float8e8m0(x, saturate, round_mode)
     if elem_type in _FLOAT8 and saturate:
         largest = float(ml_dtypes.finfo(dtype).max)
         with np.errstate(invalid="ignore"):
@@ -97,9 +125,10 @@ def cast(x, *, to):
 @kernel("Cast", since=23)
 @kernel("Cast", since=24)
 @kernel("Cast", since=25)
+@kernel("Cast", since=28)
 def cast_saturating(x, *, to, saturate=1, round_mode="up"):
     """Cast: X converted to ``to``; ``saturate`` clamps out-of-range values for float8 targets."""
-    return cast_array(x, to, saturate)
+    return cast_array(x, to, saturate, round_mode)
 
 
 @kernel("CastLike", since=15)
@@ -113,4 +142,4 @@ def cast_like(x, target_type, *, saturate=1, round_mode="up"):
     if target_type.dtype == object:
         return cast_array(x, TensorProto.STRING, saturate)
     elem_type = helper.np_dtype_to_tensor_dtype(target_type.dtype)
-    return cast_array(x, elem_type, saturate)
+    return cast_array(x, elem_type, saturate, round_mode)

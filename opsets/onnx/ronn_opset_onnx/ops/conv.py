@@ -115,7 +115,9 @@ def conv(x, w, b=None, *, auto_pad="NOTSET", dilations=None, group=1, kernel_sha
     xp = np.pad(x, [(0, 0), (0, 0)] + [(bg, e + xe) for bg, e, xe in zip(begin, end, extra)])
     xp = xp.swapaxes(0, 1).reshape((group, cg, n) + xp.shape[2:])
     wg = w.reshape((group, mg, cg) + tuple(kernel_shape))
-    y = np.zeros((group, mg, n * int(np.prod(out))), dtype=np.result_type(x, w))
+    acc = _accumulator(np.result_type(x, w))
+    xp, wg = xp.astype(acc, copy=False), wg.astype(acc, copy=False)
+    y = np.zeros((group, mg, n * int(np.prod(out))), dtype=acc)
     # One batched (over groups) matmul per kernel tap: W[:, :, tap] @ X shifted by the tap.
     for taps in itertools.product(*(range(k) for k in kernel_shape)):
         window = tuple(slice(t * d, t * d + (o - 1) * s + 1, s)
@@ -153,6 +155,13 @@ def _transpose_geometry(in_shape, spans, strides, pads, output_padding, output_s
         begin.append(b)
         out.append(o)
     return begin, out
+
+
+def _accumulator(dtype: np.dtype) -> np.dtype:
+    """Half-precision inputs accumulate in float32 (then round once), as real runtimes do."""
+    dtype = np.dtype(dtype)
+    return np.dtype(np.float32) if dtype.kind == "f" and dtype.itemsize < 4 or \
+        dtype.name == "bfloat16" else dtype
 
 
 @kernel("ConvTranspose", since=1)

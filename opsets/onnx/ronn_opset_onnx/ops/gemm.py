@@ -42,4 +42,5 @@ def gemm(a, b, c=None, *, alpha=1.0, beta=1.0, transA=0, transB=0):
 @kernel("MatMul", since=13)
 def matmul(a, b):
     """Y = A @ B with numpy's rules: 1-D operands and broadcast batch dims."""
-    return np.asarray(np.matmul(a, b))
+    y = np.asarray(np.matmul(a, b))
+    return y.astype(a.dtype, copy=False) if a.dtype == b.dtype and y.dtype != a.dtype else y
