@@ -114,3 +114,35 @@ def test_conv_with_weights_fed_at_run_time_uses_the_reference_kernel():
     session = ronn.Model.load(model.SerializeToString()).create_session()
     y = session.run({"x": x, "w": np.full((1, 1, 2, 2), 2, np.float32)})["y"]
     np.testing.assert_array_equal(y, np.full((1, 1, 2, 2), 8, np.float32))
+
+
+FUSED = Runtime(plugins=[ronn_opset_onnx.plugin, ReferenceOnlyCPU,
+                         __import__("ronn_passes.plugin").plugin], discover=False)
+
+
+@settings(max_examples=30, deadline=None)
+@given(activation=st.sampled_from([("Relu", []), ("LeakyRelu", [0.2]), ("Sigmoid", []),
+                                   ("HardSigmoid", [0.3, 0.4]), ("Clip", [-0.5, 0.5]),
+                                   ("Tanh", [])]),
+       stride=st.integers(1, 2), seed=st.integers(0, 999))
+def test_fast_fused_conv_matches_the_passes_plugin_reference(activation, stride, seed):
+    name, params = activation
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((1, 3, 9, 9)).astype(np.float32)
+    w = rng.standard_normal((4, 3, 3, 3)).astype(np.float32)
+    b = rng.standard_normal(4).astype(np.float32)
+    extra = {"activation_params": params} if params else {}
+    node = helper.make_node("FusedConv", ["x", "w", "b"], ["y"], domain="com.ronn",
+                            activation=name, pads=[1, 1, 1, 1], strides=[stride, stride],
+                            **extra)
+    graph = helper.make_graph([node], "fused", [helper.make_tensor_value_info(
+        "x", TensorProto.FLOAT, x.shape)], [helper.make_empty_tensor_value_info("y")],
+        [numpy_helper.from_array(w, "w"), numpy_helper.from_array(b, "b")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17),
+                                                    helper.make_opsetid("com.ronn", 1)])
+    data = model.SerializeToString()
+    fast = ronn.Model.load(data).create_session(optimization_level="O0")
+    assert fast.placement[0].kernel_plugin == "cpu"
+    slow = ronn.Model.load(data).create_session(optimization_level="O0", runtime=FUSED)
+    np.testing.assert_allclose(fast.run({"x": x})["y"], slow.run({"x": x})["y"],
+                               rtol=1e-4, atol=1e-5)

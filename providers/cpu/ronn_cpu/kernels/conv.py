@@ -3,6 +3,7 @@ bias and activation applied in place. Depthwise convolutions use shifted multipl
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 
 import numpy as np
@@ -109,3 +110,24 @@ def _depthwise(x, packed, out, kh, kw, sh, sw, dh, dw, multiplier):
         for j in range(kw):
             view = src[:, i * dh:i * dh + sh * (oh - 1) + 1:sh, j * dw:j * dw + sw * (ow - 1) + 1:sw]
             out += packed[:, i * kw + j, None, None] * view
+
+
+_EPILOGUE_DEFAULTS = {"Relu": (), "Tanh": (), "Sigmoid": (), "LeakyRelu": (0.01,),
+                      "HardSigmoid": (0.2, 0.5), "Clip": None}
+
+
+@kernel("FusedConv", domain="com.ronn", since=1, provider="cpu", factory=True)
+def fused_conv(build):
+    """``com.ronn::FusedConv`` (Conv + activation, made by the passes plugin) with the epilogue
+    applied in place; activations without an in-place epilogue run the reference kernel."""
+    attrs = dict(build.attributes)
+    activation = attrs.pop("activation", "Relu")
+    params = list(attrs.pop("activation_params", None) or [])
+    defaults = _EPILOGUE_DEFAULTS.get(activation, ())
+    if activation not in _EPILOGUE_DEFAULTS or (defaults is None and len(params) != 2):
+        return build.fallback()
+    params = params + list(defaults or ())[len(params):]
+    alpha, beta = (params + [0.0, 0.0])[:2]
+    conv_build = dataclasses.replace(build, attributes=attrs)
+    return build_conv(conv_build, activation=activation, alpha=alpha, beta=beta) \
+        or build.fallback()
