@@ -1,0 +1,54 @@
+"""The #4 model zoo against onnxruntime, side by side in one process; writes results.md.
+
+    .venv/bin/python benchmarks/zoo.py [--runs 15] [--threads 2] [--out benchmarks/results.md]
+
+Latency is the best of ``--runs`` alternating runs per runtime (the machine is noisy: compare
+best against best). The table is meant to be pasted into the README.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+from ronn.bench import bench_model, geomean
+from ronn.zoo import LIGHT_NETWORKS
+
+ZOO = [f"light:{n}" for n in LIGHT_NETWORKS] + ["built:bert", "built:mlp", "built:conv1d"]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=15)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--level", default="O3")
+    parser.add_argument("--out", type=Path, default=Path(__file__).with_name("results.md"))
+    parser.add_argument("models", nargs="*", default=ZOO)
+    args = parser.parse_args()
+    rows, ratios = [], []
+    for spec in args.models:
+        r = bench_model(spec, runs=args.runs, threads=args.threads, level=args.level)
+        ratios.append(r.ratio_best)
+        rows.append(r)
+        print(f"{spec:<22} ronn {r.ronn.best_ms:9.2f} ms  onnxruntime {r.onnxruntime.best_ms:9.2f}"
+              f" ms  ratio {r.ratio_best:5.2f}  session {r.ronn.session_s:.2f} s", flush=True)
+    lines = [f"Measured {time.strftime('%Y-%m-%d')} on {platform.machine()}, {args.threads} "
+             f"threads, best of {args.runs} alternating runs, level {args.level}.", "",
+             "| model | ronn ms | onnxruntime ms | ratio | ronn session s |", "|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r.model} | {r.ronn.best_ms:.2f} | {r.onnxruntime.best_ms:.2f} | "
+                     f"{r.ratio_best:.2f} | {r.ronn.session_s:.2f} |")
+    lines += ["", f"Geometric mean ratio: **{geomean(ratios):.2f}** (target <= 1.3; "
+                  f"worst {max(ratios):.2f}, target <= 2.0)."]
+    args.out.write_text("\n".join(lines) + "\n")
+    args.out.with_suffix(".json").write_text(json.dumps([r.as_dict() for r in rows], indent=1))
+    print(f"\ngeomean {geomean(ratios):.2f}; wrote {args.out}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
