@@ -106,17 +106,9 @@ def parse_config(data: dict[str, Any], *, base_dir: Path = Path("."),
                                    f"expected one of {', '.join(LEVELS)}")
         cfg.optimization_level = level
     if "threads" in data:
-        threads = data["threads"]
-        if not isinstance(threads, int) or isinstance(threads, bool) or threads < 1:
-            raise ConfigValueError(f"{where}: threads = {threads!r} is not allowed; expected a "
-                                   f"positive integer")
-        cfg.threads = threads
+        cfg.threads = _positive_int(data, "threads", where)
     if "runs" in data:
-        runs = data["runs"]
-        if not isinstance(runs, int) or isinstance(runs, bool) or runs < 1:
-            raise ConfigValueError(f"{where}: runs = {runs!r} is not allowed; expected a "
-                                   f"positive integer")
-        cfg.runs = runs
+        cfg.runs = _positive_int(data, "runs", where)
     if "providers" in data:
         cfg.providers = _providers(data["providers"], where)
     if "passes" in data:
@@ -199,6 +191,14 @@ def _typed(data: dict, key: str, kind: type, where: str, label: str | None = Non
     if not isinstance(value, kind):
         raise ConfigValueError(f"{where}: {label or key} = {value!r} is not allowed; expected "
                                f"a {kind.__name__}")
+    return value
+
+
+def _positive_int(data: dict, key: str, where: str) -> int:
+    value = data[key]
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ConfigValueError(f"{where}: {key} = {value!r} is not allowed; expected a positive "
+                               f"integer")
     return value
 
 

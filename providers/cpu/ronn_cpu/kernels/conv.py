@@ -10,7 +10,7 @@ import numpy as np
 
 from ronn_core import kernel
 from ronn_cpu.kernels.activations import epilogue
-from ronn_cpu.kernels.geometry import window_pads
+from ronn_opset_onnx.ops.conv import window_geometry   # ONNX's rule, defined once
 
 _scratch = threading.local()
 
@@ -60,8 +60,8 @@ def build_conv(build, *, activation, alpha, beta):
         if x.ndim != 4 or x.dtype != w.dtype:
             raise ValueError(f"fast Conv expects a 4-D {w.dtype} input, got {x.dtype}{x.shape}")
         n, c, h, wd = x.shape
-        (pt, pl), (pb, pr), (oh, ow) = window_pads((h, wd), kernel_shape, strides, dilations,
-                                                   pads, auto_pad)
+        (pt, pl), (pb, pr), (oh, ow) = window_geometry((h, wd), kernel_shape, strides,
+                                                       dilations, pads, auto_pad)
         sh, sw = strides
         dh, dw = dilations
         if pt or pl or pb or pr:

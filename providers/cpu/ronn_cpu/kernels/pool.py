@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ronn_core import kernel
-from ronn_cpu.kernels.geometry import window_pads
+from ronn_opset_onnx.ops.conv import window_geometry   # ONNX's rule, defined once
 
 
 @kernel("MaxPool", since=1, provider="cpu", factory=True)
@@ -29,8 +29,8 @@ def max_pool(build):
         if x.ndim != 4 or x.dtype.kind != "f":
             return reference(x)
         n, c, h, w = x.shape
-        (pt, pl), (pb, pr), (oh, ow) = window_pads((h, w), kernel_shape, strides, dilations, pads,
-                                                   auto_pad, ceil_mode, clamp=False)
+        (pt, pl), (pb, pr), (oh, ow) = window_geometry((h, w), kernel_shape, strides, dilations,
+                                                       pads, auto_pad, ceil_mode, clamp_same=False)
         if oh <= 0 or ow <= 0:
             raise ValueError(f"MaxPool window {kernel_shape} (dilations {dilations}) is larger "
                              f"than the padded input {[h + pt + pb, w + pl + pr]}")
