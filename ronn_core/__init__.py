@@ -3,6 +3,7 @@
     from ronn_core import hookimpl, kernel, ExecutionProvider, Pass, Graph, Node
 """
 
+from ronn_core.bench_suite import BenchSuite
 from ronn_core.context import KernelContext
 from ronn_core.errors import RonnError
 from ronn_core.graph import Graph, Node, Value
@@ -18,7 +19,7 @@ from ronn_core.types import MapType, OptionalType, SequenceType, TensorType
 Tensor = TensorType  # the IR's tensor type (element type + symbolic shape)
 
 __all__ = [
-    "Attr", "Input", "OpSchema", "Output",
+    "Attr", "BenchSuite", "Input", "OpSchema", "Output",
     "CompileContext", "ExecutionProvider", "Graph", "KernelContext", "KernelSpec", "MapType",
     "Node", "OptionalType", "Pass", "PassContext", "RonnError", "Runtime", "SequenceType",
     "SessionModule", "Step", "Tensor", "TensorType", "Value", "default_runtime", "hookimpl",

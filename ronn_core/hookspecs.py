@@ -77,6 +77,18 @@ def ronn_commands(subparsers: Any) -> None:
     """
 
 
+@hookspec
+def ronn_bench_suites(register: Callable[[Any], None]) -> None:
+    """Register benchmark suites that ``ronn bench --suite NAME`` runs.
+
+    :param register: call ``register(suite)`` with a :class:`ronn_core.BenchSuite`: a ``name``,
+        a one-line ``description`` and ``run(threads, runs, quick) -> list[dict]`` returning one
+        row per measurement (same keys in every row; ratios against a baseline measured in the
+        same run).
+    :return: nothing.
+    """
+
+
 # -- lifecycle observers ----------------------------------------------------------------------
 
 

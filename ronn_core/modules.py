@@ -25,5 +25,12 @@ class SessionModule:
     def run(self, feeds: dict[str, Any], call_next: Callable[[dict], dict]) -> dict[str, Any]:
         return call_next(feeds)
 
+    def learn(self, feeds: dict[str, Any], label: Any) -> Any:
+        """Learn from labelled feedback (``Session.learn``); modules that do not learn ignore it.
+
+        Return ``NotImplemented`` (the default) to say this module does not learn.
+        """
+        return NotImplemented
+
     def close(self) -> None:
         """Release resources and persist state; called by ``Session.close``."""

@@ -19,6 +19,7 @@ import importlib_metadata
 import pluggy
 
 from ronn_core import hookspecs
+from ronn_core.bench_suite import BenchSuite
 from ronn_core.errors import PluginError
 from ronn_core.kernel_spec import KernelSpec, kernels_in
 from ronn_core.modules import SessionModule
@@ -53,7 +54,8 @@ class PluginInfo:
 
 
 _CONTRIBUTIONS = {"ronn_operators": "operators", "ronn_providers": "providers",
-                  "ronn_passes": "passes", "ronn_modules": "modules"}
+                  "ronn_passes": "passes", "ronn_modules": "modules",
+                  "ronn_bench_suites": "bench_suites"}
 _OBSERVERS = ("ronn_session_created", "ronn_run_started", "ronn_run_finished", "ronn_commands")
 
 
@@ -78,6 +80,7 @@ class Runtime:
         self._providers: dict[str, type[ExecutionProvider]] = {}
         self._passes: dict[str, Pass] = {}
         self._modules: dict[str, type[SessionModule]] = {}
+        self._bench_suites: dict[str, BenchSuite] = {}
         if os.environ.get("RONN_TRACE_PLUGINS"):
             self.pm.trace.root.setwriter(lambda msg: print(msg, end="", file=sys.stderr))
             self.pm.enable_tracing()
@@ -141,6 +144,7 @@ class Runtime:
         self._kernels = KernelRegistry()
         self._schemas = SchemaRegistry()
         self._providers, self._passes, self._modules = {}, {}, {}
+        self._bench_suites = {}
         for info in self._infos.values():
             info.registered = {}
         trace = self.pm.trace.root.get("hook")
@@ -191,6 +195,12 @@ class Runtime:
             obj.plugin = plugin
             self._passes[obj.name] = obj
             return [obj.name]
+        if kind == "bench_suites":
+            if not (isinstance(obj, BenchSuite) and obj.name and callable(obj.run)):
+                raise PluginError(f"plugin {plugin!r} registered {obj!r} as a bench suite; "
+                                  f"expected a BenchSuite with a name and a run callable")
+            self._bench_suites[obj.name] = dataclasses.replace(obj, plugin=plugin)
+            return [obj.name]
         if not (isinstance(obj, type) and issubclass(obj, SessionModule) and obj.name):
             raise PluginError(f"plugin {plugin!r} registered {obj!r} as a session module; "
                               f"expected a SessionModule subclass with a name")
@@ -219,6 +229,10 @@ class Runtime:
     @property
     def modules(self) -> dict[str, type[SessionModule]]:
         return dict(self.load()._modules)
+
+    @property
+    def bench_suites(self) -> dict[str, BenchSuite]:
+        return dict(self.load()._bench_suites)
 
     def plugins(self) -> list[PluginInfo]:
         """Every plugin seen, loaded or broken, sorted by name."""

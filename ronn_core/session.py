@@ -172,7 +172,35 @@ class Session:
                                    seconds=time.perf_counter() - start)
         return outputs
 
+    def learn(self, feeds: Mapping[str, Any], label: Any) -> dict[str, Any]:
+        """Hand labelled feedback to every enabled module that learns (continual learning).
+
+        Returns ``{module name: what its learn() returned}``.
+        """
+        checked = self._validate(feeds)
+        results = {}
+        for module in self._modules:
+            result = module.learn(checked, label)
+            if result is not NotImplemented:
+                results[module.name] = result
+        if not results:
+            raise ConfigValueError(f"no enabled session module learns from feedback; enabled: "
+                                   f"{[m.name for m in self._modules] or 'none'}")
+        return results
+
     # -- introspection ------------------------------------------------------------------------
+
+    def module(self, name: str):
+        """The enabled session module called ``name``."""
+        for module in self._modules:
+            if module.name == name:
+                return module
+        raise ConfigValueError(f"session module {name!r} is not enabled on this session; "
+                               f"enabled: {[m.name for m in self._modules] or 'none'}")
+
+    @property
+    def modules(self) -> list:
+        return list(self._modules)
 
     @property
     def providers(self) -> list[ExecutionProvider]:

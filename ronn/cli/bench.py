@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 from ronn.cli.format import emit_json, table
+from ronn_core.errors import ConfigValueError
 
 
 def register(sub) -> None:
     p = sub.add_parser("bench", help="benchmark models (against onnxruntime)")
-    p.add_argument("models", nargs="+", help=".onnx paths, light:NAME (zoo network) or "
+    p.add_argument("models", nargs="*", help=".onnx paths, light:NAME (zoo network) or "
                                                 "built:bert|mlp|conv1d")
+    p.add_argument("--suite", action="append", default=[], metavar="NAME",
+                   help="run a benchmark suite a plugin contributes (see --list-suites)")
+    p.add_argument("--list-suites", action="store_true", help="list the installed suites")
+    p.add_argument("--quick", action="store_true", help="suites: the smallest sizes only")
     p.add_argument("--compare", choices=["onnxruntime", "none"], default="onnxruntime")
     p.add_argument("--runs", type=int, default=15, help="timed runs per runtime")
     p.add_argument("--warmup", type=int, default=2)
@@ -21,6 +26,10 @@ def register(sub) -> None:
 
 
 def command(args) -> int:
+    if args.list_suites or args.suite:
+        return _suites(args)
+    if not args.models:
+        raise ConfigValueError("name at least one model (or --suite NAME; --list-suites)")
     from ronn.bench import bench_model, geomean
     results = []
     for spec in args.models:
@@ -56,3 +65,35 @@ def _print_one(r, profile: bool) -> None:
     if profile and r.top_ops:
         for op, ms in r.top_ops.items():
             print(f"    {op:<28} {ms:8.2f} ms")
+
+
+def _suites(args) -> int:
+    from ronn_core.config import nearest_hint
+    from ronn_core.runtime import default_runtime
+    suites = default_runtime().bench_suites
+    if args.list_suites:
+        rows = [[s.name, s.plugin or "", s.description] for s in suites.values()]
+        print(table(rows, ["suite", "plugin", "description"]) if rows else "no bench suites "
+              "installed")
+        return 0
+    report = {}
+    for name in args.suite:
+        suite = suites.get(name)
+        if suite is None:
+            raise ConfigValueError(f"no bench suite named {name!r}{nearest_hint(name, suites)}; "
+                                   f"installed: {sorted(suites) or 'none'}")
+        rows = suite.run(threads=args.threads, runs=args.runs, quick=args.quick)
+        report[name] = rows
+        if not args.json:
+            print(f"{name}: {suite.description}")
+            if rows:
+                keys = list(rows[0])
+                print(table([[_cell(r.get(k)) for k in keys] for r in rows], keys))
+            print()
+    if args.json:
+        emit_json({"suites": report})
+    return 0
+
+
+def _cell(value) -> str:
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
