@@ -43,6 +43,26 @@ class KernelError(RonnError, RuntimeError):
     """A kernel failed while running a node; names the node, op and input shapes."""
 
 
+class SandboxError(KernelError):
+    """A sandboxed (WebAssembly) kernel broke a rule of its sandbox."""
+
+
+class SandboxMemoryError(SandboxError, MemoryError):
+    """A sandboxed kernel asked for more linear memory than its cap."""
+
+
+class SandboxTimeoutError(SandboxError, TimeoutError):
+    """A sandboxed kernel ran past its time budget (fuel or epoch deadline)."""
+
+
+class SandboxTrapError(SandboxError):
+    """A sandboxed kernel trapped (out-of-bounds access, unreachable, division by zero)."""
+
+
+class OverloadedError(RonnError, RuntimeError):
+    """A bounded request queue is full; the request was refused, not dropped."""
+
+
 class ProviderError(RonnError, ValueError):
     """An execution provider is unknown, unavailable or misconfigured."""
 
