@@ -132,7 +132,8 @@ class Plan:
         shapes = ", ".join(f"{n or '<absent>'}: {_describe(slots[i])}"
                            for n, i in zip(step.inputs, ins))
         node = step.nodes[0].describe() if step.nodes else step.label
-        return KernelError(f"node {node} failed on provider {step.provider!r}: "
+        cls = type(exc) if isinstance(exc, KernelError) else KernelError  # keep SandboxError...
+        return cls(f"node {node} failed on provider {step.provider!r}: "
                            f"{type(exc).__name__}: {exc}; inputs: {shapes or 'none'}")
 
     # -- subgraphs ----------------------------------------------------------------------------
