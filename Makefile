@@ -2,7 +2,12 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
-PACKAGES := . opsets/onnx providers/cpu passes/standard plugins_example
+PACKAGES := . opsets/onnx providers/cpu passes/standard plugins_example providers/bitnet \
+            providers/gpu serving
+# What only the tests need: torch's CPU wheel and Triton (the GPU kernels run in Triton's
+# interpreter), tritonclient (a real KServe client against `ronn serve`).
+TEST_EXTRAS := "providers/gpu[test]" "serving[test]"
+TEST_STAMP := $(VENV)/.ronn-test-extras
 STAMP  := $(VENV)/.ronn-installed
 DEMO_MODEL := examples/models/resnet50.onnx
 
@@ -10,8 +15,7 @@ DEMO_MODEL := examples/models/resnet50.onnx
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml opsets/onnx/pyproject.toml providers/cpu/pyproject.toml \
-		passes/standard/pyproject.toml plugins_example/pyproject.toml
+$(STAMP): $(addsuffix /pyproject.toml,$(PACKAGES))
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip setuptools wheel
 	$(BIN)/python -m pip install --quiet --no-build-isolation \
@@ -26,7 +30,12 @@ run: $(STAMP) $(DEMO_MODEL)
 	@echo
 	$(BIN)/ronn run examples/resnet50.toml
 
-test: $(STAMP)
+$(TEST_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet torch==2.13.0   # the CPU wheel; never the CUDA build
+	$(BIN)/python -m pip install --quiet --no-build-isolation $(addprefix -e ,$(TEST_EXTRAS))
+	touch $(TEST_STAMP)
+
+test: $(TEST_STAMP)
 	$(BIN)/python -m pytest -q
 
 clean:

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import functools
+import os
+import threading
 import time
 import warnings
-from typing import Any, Iterable, Mapping
+from concurrent.futures import Executor, ThreadPoolExecutor
+from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
+from ronn_core.batch import batch_blocker, split_outputs, stack_feeds
 from ronn_core.compiler import compile_graph
-from ronn_core.errors import ConfigValueError, ProviderError, UnknownOutputError
+from ronn_core.errors import ConfigValueError, FeedError, ProviderError, UnknownOutputError
 from ronn_core.feeds import FeedValidator, ValueInfo
 from ronn_core.graph import Graph
 from ronn_core.onnx_io import LoadedModel
@@ -21,6 +27,7 @@ from ronn_core.runtime import Runtime, default_runtime
 from ronn_core.schema import apply_schemas
 
 DEFAULT_LEVEL = "O3"   # like onnxruntime's ORT_ENABLE_ALL: every safe optimization on
+_EXECUTOR_LOCK = threading.Lock()   # guards the lazy creation of sessions' own worker pools
 
 
 def graph_inputs(graph: Graph) -> tuple[list[ValueInfo], list[ValueInfo]]:
@@ -188,6 +195,69 @@ class Session:
                                    f"{[m.name for m in self._modules] or 'none'}")
         return results
 
+    # -- async and batched runs ---------------------------------------------------------------
+    #
+    # Concurrent runs of one session are safe because ``run`` keeps all per-run state local:
+    # the feed validator builds a fresh dict per call and ``Plan.run`` copies its slot template
+    # per call, so runs share only read-only constants and kernels (which must not keep state).
+
+    @property
+    def executor(self) -> Executor:
+        """The worker pool ``run_async`` uses by default (made on first use, closed by close())."""
+        pool = getattr(self, "_executor", None)
+        if pool is None:
+            with _EXECUTOR_LOCK:
+                pool = getattr(self, "_executor", None)
+                if pool is None:
+                    pool = ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1),
+                                              thread_name_prefix="ronn-session")
+                    self._executor = pool
+        return pool
+
+    async def run_async(self, feeds: Mapping[str, Any], output_names: Iterable[str] | None = None,
+                        *, executor: Executor | None = None) -> dict[str, Any]:
+        """``run`` on a worker pool (``executor``, else the session's own), awaitable."""
+        loop = asyncio.get_running_loop()
+        names = None if output_names is None else list(output_names)
+        return await loop.run_in_executor(executor or self.executor,
+                                          functools.partial(self.run, feeds, names))
+
+    @property
+    def batch_blocker(self) -> str | None:
+        """Why ``run_batch`` runs requests one by one on this model, or None if it stacks them."""
+        if not hasattr(self, "_batch_blocker"):
+            self._batch_blocker = batch_blocker(self.inputs, self.outputs)
+        return self._batch_blocker
+
+    def run_batch(self, feeds_list: Sequence[Mapping[str, Any]],
+                  output_names: Iterable[str] | None = None) -> list[dict[str, Any]]:
+        """Run several requests; one stacked run along dim 0 when the model allows it.
+
+        The model allows it when every input and output has a symbolic first dim (see
+        ``batch_blocker``); otherwise (or with one request) the requests run one by one.
+        Returns one ``{output name: array}`` per request, in order.
+        """
+        feeds_list = list(feeds_list)
+        names = None if output_names is None else list(output_names)
+        checked = []
+        for index, feeds in enumerate(feeds_list):
+            try:
+                checked.append(self._validate(feeds))
+            except FeedError as exc:
+                raise type(exc)(f"request {index}: {exc}") from exc
+        overrides = {n for f in checked for n in f} - {i.name for i in self.inputs}
+        if len(checked) < 2 or self.batch_blocker or overrides:
+            return [self.run(f, names) for f in checked]
+        stacked, sizes = stack_feeds(checked)
+        outputs = self.run(stacked, names)
+        try:
+            return split_outputs(outputs, sizes)
+        except FeedError as exc:   # an output lost the batch dim: the model mixes rows
+            self._batch_blocker = str(exc)
+            warnings.warn(f"run_batch: {exc}; running requests one by one from now on",
+                          stacklevel=2)
+            return [self.run(f, names) for f in checked]
+
     # -- introspection ------------------------------------------------------------------------
 
     def module(self, name: str):
@@ -216,6 +286,10 @@ class Session:
     def close(self) -> None:
         for module in self._modules:
             module.close()
+        pool = getattr(self, "_executor", None)
+        if pool is not None:
+            self._executor = None
+            pool.shutdown(wait=True)
 
     def __enter__(self) -> "Session":
         return self
