@@ -3,9 +3,10 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 PACKAGES := . opsets/onnx providers/cpu passes/standard plugins_example providers/bitnet \
-            providers/gpu serving
+            providers/gpu providers/wasm serving
 # What only the tests need: torch's CPU wheel and Triton (the GPU kernels run in Triton's
-# interpreter), tritonclient (a real KServe client against `ronn serve`).
+# interpreter), tritonclient (a real KServe client against `ronn serve`), and Debian's chromium
+# (the web export's browser test; providers/wasm/ci-setup.sh installs it when missing).
 TEST_EXTRAS := "providers/gpu[test]" "serving[test]"
 TEST_STAMP := $(VENV)/.ronn-test-extras
 STAMP  := $(VENV)/.ronn-installed
@@ -33,6 +34,7 @@ run: $(STAMP) $(DEMO_MODEL)
 $(TEST_STAMP): $(STAMP)
 	$(BIN)/python -m pip install --quiet torch==2.13.0   # the CPU wheel; never the CUDA build
 	$(BIN)/python -m pip install --quiet --no-build-isolation $(addprefix -e ,$(TEST_EXTRAS))
+	sh providers/wasm/ci-setup.sh
 	touch $(TEST_STAMP)
 
 test: $(TEST_STAMP)

@@ -13,7 +13,6 @@ KNOWN_DOMAINS = {
     "": "ronn-opset-onnx",
     "com.ronn": "ronn-passes",
     "com.ronn.bitnet": "ronn-provider-bitnet",
-    "com.ronn.wasm": "ronn-provider-wasm",
     "com.example": "ronn-example",
 }
 
