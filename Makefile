@@ -3,11 +3,12 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 PACKAGES := . opsets/onnx providers/cpu passes/standard plugins_example providers/bitnet \
-            providers/gpu providers/wasm serving
+            providers/gpu providers/wasm serving brain
 # What only the tests need: torch's CPU wheel and Triton (the GPU kernels run in Triton's
-# interpreter), tritonclient (a real KServe client against `ronn serve`), and Debian's chromium
+# interpreter), tritonclient (a real KServe client against `ronn serve`), scikit-learn (the
+# digits data of the brain benchmarks), and Debian's chromium
 # (the web export's browser test; providers/wasm/ci-setup.sh installs it when missing).
-TEST_EXTRAS := "providers/gpu[test]" "serving[test]"
+TEST_EXTRAS := "providers/gpu[test]" "serving[test]" "brain[test]"
 TEST_STAMP := $(VENV)/.ronn-test-extras
 STAMP  := $(VENV)/.ronn-installed
 DEMO_MODEL := examples/models/resnet50.onnx

@@ -60,12 +60,14 @@ class SessionConfig:
     output_dir: Path | None = None
     modules: dict[str, dict[str, Any]] = field(default_factory=dict)
     runs: int = 1
+    base_dir: Path | None = None      # the config file's folder: module paths resolve against it
 
     def session_kwargs(self) -> dict[str, Any]:
         return {"optimization_level": self.optimization_level, "threads": self.threads,
                 "providers": [(n, o) for n, o in self.providers],
                 "enable_passes": self.enable_passes, "disable_passes": self.disable_passes,
-                "profiling": self.profiling, "modules": self.modules}
+                "profiling": self.profiling, "modules": self.modules,
+                "base_dir": self.base_dir}
 
     def create_session(self, **overrides):
         from ronn_core.onnx_io import load
@@ -96,7 +98,7 @@ def parse_config(data: dict[str, Any], *, base_dir: Path = Path("."),
     if "model" not in data:
         raise ConfigValueError(f"{where}: 'model' is required (the path of the .onnx file)")
     model = _path(data, "model", base_dir, where)
-    cfg = SessionConfig(model=model, source=source)
+    cfg = SessionConfig(model=model, source=source, base_dir=base_dir)
     if "name" in data:
         cfg.name = _typed(data, "name", str, where)
     if "optimization_level" in data:

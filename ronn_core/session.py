@@ -10,6 +10,7 @@ import threading
 import time
 import warnings
 from concurrent.futures import Executor, ThreadPoolExecutor
+from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
@@ -48,9 +49,14 @@ class Session:
                  provider_options: Mapping[str, Mapping[str, Any]] | None = None,
                  enable_passes: Iterable[str] = (), disable_passes: Iterable[str] = (),
                  profiling: bool = False, modules: Mapping[str, Mapping[str, Any]] | None = None,
-                 runtime: Runtime | None = None):
+                 base_dir: str | os.PathLike | None = None, runtime: Runtime | None = None):
         self.runtime = runtime or default_runtime()
         self.model = model if isinstance(model, LoadedModel) else None
+        model_path = getattr(self.model, "path", None)
+        #: where relative paths in module configs resolve: the config file's folder, else the
+        #: model file's folder, else the working directory
+        self.base_dir = Path(base_dir) if base_dir is not None else (
+            Path(model_path).parent if model_path else Path.cwd())
         source = model.graph if isinstance(model, LoadedModel) else model
         self.optimization_level = check_level(optimization_level)
         if threads is not None and (not isinstance(threads, int) or isinstance(threads, bool)

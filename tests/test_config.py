@@ -251,3 +251,14 @@ def test_binary_file_given_as_config_is_a_config_error(project):
 def test_folder_given_as_config_is_a_config_error(project):
     with pytest.raises(ConfigError):
         ronn.load_config(project.root)
+
+
+def test_session_base_dir_is_the_config_folder_else_the_model_folder(project, tmp_path,
+                                                                    monkeypatch):
+    path = project('model = "models/add_relu.onnx"\n')
+    monkeypatch.chdir(tmp_path)
+    assert ronn.Session.from_config(path).base_dir == project.root
+    model = ronn.Model.load(project.root / "models" / "add_relu.onnx")
+    assert model.create_session().base_dir == project.root / "models"
+    assert ronn.Model.load((project.root / "models" / "add_relu.onnx").read_bytes()) \
+        .create_session().base_dir == tmp_path

@@ -52,6 +52,11 @@ def command(args) -> int:
     start = time.perf_counter()
     session = Session(load(cfg.model), **{**cfg.session_kwargs(), **overrides})
     created = time.perf_counter() - start
+    with session:   # close() lets session modules persist what they learned
+        return _run(session, cfg, args, created, trace)
+
+
+def _run(session, cfg, args, created: float, trace) -> int:
     feeds, generated = _feeds(session, cfg, args)
     first_start = time.perf_counter()
     outputs = session.run(feeds)
