@@ -21,27 +21,37 @@ from ronn.zoo import LIGHT_NETWORKS
 ZOO = [f"light:{n}" for n in LIGHT_NETWORKS] + ["built:bert", "built:mlp", "built:conv1d"]
 
 
+def _mb(value) -> str:
+    return "-" if value is None else f"{value:.0f}"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=15)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--level", default="O3")
     parser.add_argument("--out", type=Path, default=Path(__file__).with_name("results.md"))
+    parser.add_argument("--no-rss", action="store_true",
+                        help="skip the peak-RSS subprocesses (one per model and runtime)")
     parser.add_argument("models", nargs="*", default=ZOO)
     args = parser.parse_args()
     rows, ratios = [], []
     for spec in args.models:
-        r = bench_model(spec, runs=args.runs, threads=args.threads, level=args.level)
+        r = bench_model(spec, runs=args.runs, threads=args.threads, level=args.level,
+                        rss=not args.no_rss)
         ratios.append(r.ratio_best)
         rows.append(r)
         print(f"{spec:<22} ronn {r.ronn.best_ms:9.2f} ms  onnxruntime {r.onnxruntime.best_ms:9.2f}"
-              f" ms  ratio {r.ratio_best:5.2f}  session {r.ronn.session_s:.2f} s", flush=True)
+              f" ms  ratio {r.ratio_best:5.2f}  session {r.ronn.session_s:.2f} s"
+              f"  RSS {_mb(r.ronn_rss_mb)} / {_mb(r.onnxruntime_rss_mb)} MB", flush=True)
     lines = [f"Measured {time.strftime('%Y-%m-%d')} on {platform.machine()}, {args.threads} "
              f"threads, best of {args.runs} alternating runs, level {args.level}.", "",
-             "| model | ronn ms | onnxruntime ms | ratio | ronn session s |", "|---|---|---|---|---|"]
+             "| model | ronn ms | onnxruntime ms | ratio | ronn session s | peak RSS MB ronn / "
+             "onnxruntime (each alone) |", "|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r.model} | {r.ronn.best_ms:.2f} | {r.onnxruntime.best_ms:.2f} | "
-                     f"{r.ratio_best:.2f} | {r.ronn.session_s:.2f} |")
+                     f"{r.ratio_best:.2f} | {r.ronn.session_s:.2f} | {_mb(r.ronn_rss_mb)} / "
+                     f"{_mb(r.onnxruntime_rss_mb)} |")
     lines += ["", f"Geometric mean ratio: **{geomean(ratios):.2f}** (target <= 1.3; "
                   f"worst {max(ratios):.2f}, target <= 2.0)."]
     args.out.write_text("\n".join(lines) + "\n")

@@ -86,7 +86,15 @@ class Plan:
         try:
             if profile is None:
                 for index, (fn, ins, outs, free) in enumerate(self._program):
-                    result = fn(*[slots[i] for i in ins])
+                    n_in = len(ins)             # the common arities skip building a list
+                    if n_in == 1:
+                        result = fn(slots[ins[0]])
+                    elif n_in == 2:
+                        result = fn(slots[ins[0]], slots[ins[1]])
+                    elif n_in == 3:
+                        result = fn(slots[ins[0]], slots[ins[1]], slots[ins[2]])
+                    else:
+                        result = fn(*[slots[i] for i in ins])
                     if type(result) is tuple:
                         if len(result) < len(outs):
                             raise KernelError(f"kernel returned {len(result)} outputs, the node "

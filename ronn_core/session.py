@@ -172,10 +172,17 @@ class Session:
             hook.ronn_run_started(session=self, feeds=feeds)
         start = time.perf_counter()
         events = [] if self._profile is not None else None
-        with contextlib.ExitStack() as stack:
-            for ctx in self._run_contexts:
-                stack.enter_context(ctx())
+        contexts = self._run_contexts
+        if not contexts:
             values = self.plan.run(feeds, names, profile=events)
+        elif len(contexts) == 1:
+            with contexts[0]():
+                values = self.plan.run(feeds, names, profile=events)
+        else:
+            with contextlib.ExitStack() as stack:
+                for ctx in contexts:
+                    stack.enter_context(ctx())
+                values = self.plan.run(feeds, names, profile=events)
         if events is not None:
             self._profile.add_run(events)
         outputs = {n: (v if isinstance(v, (np.ndarray, list, dict)) or v is None

@@ -21,6 +21,11 @@ def register(sub) -> None:
     p.add_argument("--level", default="O3", choices=["O0", "O1", "O2", "O3"])
     p.add_argument("--provider", action="append", dest="providers", metavar="NAME")
     p.add_argument("--profile", action="store_true", help="also print RONN's top ops")
+    p.add_argument("--pause-ms", type=float, default=0.0,
+                   help="sleep before every timed run, so that the other runtime's spinning "
+                        "threads are idle (few-core machines)")
+    p.add_argument("--rss", action="store_true",
+                   help="also measure each runtime's peak RSS alone, in a subprocess of its own")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=command)
 
@@ -36,7 +41,8 @@ def command(args) -> int:
         results.append(bench_model(spec, runs=args.runs, warmup=args.warmup,
                                    threads=args.threads, level=args.level,
                                    providers=args.providers, compare=args.compare != "none",
-                                   profile=args.profile))
+                                   profile=args.profile, rss=args.rss,
+                                   pause_s=args.pause_ms / 1e3))
         if not args.json:
             _print_one(results[-1], args.profile)
     ratios = [r.ratio_best for r in results if r.ratio_best]
@@ -61,7 +67,12 @@ def _print_one(r, profile: bool) -> None:
         line += (f" | onnxruntime best {r.onnxruntime.best_ms:.2f} ms, median "
                  f"{r.onnxruntime.median_ms:.2f} | ratio best {r.ratio_best:.2f}, median "
                  f"{r.ratio_median:.2f}")
-    print(line + f" | peak RSS {r.peak_rss_mb:.0f} MB")
+    line += f" | peak RSS {r.peak_rss_mb:.0f} MB"
+    if r.ronn_rss_mb is not None:
+        line += f" (alone: ronn {r.ronn_rss_mb:.0f} MB"
+        line += (f", onnxruntime {r.onnxruntime_rss_mb:.0f} MB)" if r.onnxruntime_rss_mb
+                 is not None else ")")
+    print(line)
     if profile and r.top_ops:
         for op, ms in r.top_ops.items():
             print(f"    {op:<28} {ms:8.2f} ms")

@@ -34,6 +34,8 @@ def gelu_values(x: np.ndarray, approximate: str = "none") -> np.ndarray:
 
 def apply_activation(y: np.ndarray, activation: str, params) -> np.ndarray:
     p = list(params or [])
+    if activation == "Identity":
+        return y
     if activation == "Relu":
         return np.maximum(y, _c(y, 0))
     if activation == "LeakyRelu":
@@ -98,9 +100,13 @@ def fused_gemm(a, b, c=None, *, activation="Relu", activation_params=None, alpha
 
 
 @kernel("FusedMatMul", domain=DOMAIN, since=1, context=True)
-def fused_matmul(a, b, *, activation="Relu", activation_params=None, ctx=None):
-    """MatMul followed by ``activation``."""
-    return apply_activation(_base_kernel(ctx, "MatMul", 13)(a, b), activation, activation_params)
+def fused_matmul(a, b, bias=None, *, activation="Relu", activation_params=None, ctx=None):
+    """MatMul, plus the optional ``bias`` (broadcast as by Add), followed by ``activation``
+    (``Identity``: none)."""
+    y = _base_kernel(ctx, "MatMul", 13)(a, b)
+    if bias is not None:
+        y = y + bias
+    return apply_activation(y, activation, activation_params)
 
 
 @kernel("Gelu", domain=DOMAIN, since=1)

@@ -14,13 +14,15 @@ from ronn_passes.gelu_fusion import GeluFusion, RonnGeluFusion
 from ronn_passes.gemm_fusion import MatMulAddFusion
 from ronn_passes.layernorm_fusion import LayerNormFusion, RonnLayerNormFusion, SkipLayerNormFusion
 from ronn_passes.layout import LayoutTransform
+from ronn_passes.matmul_bias_fusion import MatMulBiasFusion
 from ronn_passes.util import RONN_DOMAIN
 
 PASS_CLASSES = (
     FreezeInitializers, ConstantFolding, EliminateNoOps, CommonSubexpressionElimination,
     ConvAffineFusion, MatMulAddFusion, TransposeCancellation, ReshapeCancellation,
     GeluFusion, LayerNormFusion,
-    RonnGeluFusion, RonnLayerNormFusion, SkipLayerNormFusion, AttentionFusion, ActivationFusion,
+    RonnGeluFusion, RonnLayerNormFusion, SkipLayerNormFusion, AttentionFusion, MatMulBiasFusion,
+    ActivationFusion,
     LayoutTransform, DeadCodeElimination,
 )
 

@@ -141,3 +141,37 @@ def test_attention_fuses(scale_op, mask):
     assert changed["attention-fusion"] and ops(graph) == {"com.ronn::Attention": 1}
     assert_typed(graph)
     assert_same_outputs(model, out, feeds, ort=False)
+
+
+@pytest.mark.parametrize("activation", [None, "Gelu", "Relu"])
+@pytest.mark.parametrize("bias_shape", [[6], [1, 1, 6]])
+def test_nd_matmul_bias_and_activation_fuse_into_fused_matmul(activation, bias_shape):
+    nodes = [helper.make_node("MatMul", ["x", "w"], ["mm"]),
+             helper.make_node("Add", ["bias", "mm"], ["y" if activation is None else "z"])]
+    inits = {"w": rand(4, 6, seed=1), "bias": rand(*bias_shape, seed=2)}
+    if activation == "Gelu":
+        nodes += [helper.make_node(n.op_type, ["z" if i == "x" else i for i in n.input],
+                                   list(n.output)) for n in gelu_nodes("A")]
+        inits.update(GELU_INITS)
+    elif activation == "Relu":
+        nodes.append(helper.make_node("Relu", ["z"], ["y"]))
+    model = make_model(nodes, [tensor("x", ["b", 3, 4])], [tensor("y", ["b", 3, 6])],
+                       initializers=inits, opset=17)
+    names = ["gelu-fusion", "gelu-fusion-ronn", "matmul-add-fusion", "matmul-bias-fusion"]
+    graph, out, changed = run_passes(model, names)
+    assert changed["matmul-bias-fusion"] and ops(graph) == {"com.ronn::FusedMatMul": 1}
+    (fused,) = graph.nodes
+    assert fused.attributes["activation"] == (activation or "Identity")
+    assert_typed(graph)
+    assert_same_outputs(model, out, {"x": rand(2, 3, 4)}, ort=False)
+
+
+def test_matmul_bias_fusion_leaves_runtime_weights_and_full_biases_alone():
+    nodes = [helper.make_node("MatMul", ["x", "w"], ["mm"]),
+             helper.make_node("Add", ["mm", "bias"], ["y"])]
+    for inits, extra in (({"bias": rand(6)}, [tensor("w", [4, 6])]),       # W is an input
+                         ({"w": rand(4, 6), "bias": rand(3, 6)}, [])):     # bias varies by row
+        model = make_model(nodes, [tensor("x", [2, 3, 4]), *extra], [tensor("y", [2, 3, 6])],
+                           initializers=inits)
+        graph, _, changed = run_passes(model, ["matmul-bias-fusion"])
+        assert not changed["matmul-bias-fusion"] and ops(graph) == {"MatMul": 1, "Add": 1}

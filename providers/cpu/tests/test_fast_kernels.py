@@ -1,7 +1,7 @@
 """The CPU provider's fast kernels give the reference kernels' results (hypothesis)."""
 
 import numpy as np
-import onnx
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from onnx import TensorProto, helper, numpy_helper
@@ -10,6 +10,7 @@ import ronn
 import ronn_opset_onnx.plugin
 from ronn_core import Runtime, hookimpl
 from ronn_cpu import CPUExecutionProvider
+from ronn_cpu.kernels import activations
 
 
 class ReferenceOnlyCPU:
@@ -33,9 +34,9 @@ def one_node(op, x, attrs, constants=(), opset=17):
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
 
 
-def assert_fast_matches_reference(model, x, rtol=1e-4, atol=1e-5):
+def assert_fast_matches_reference(model, x, rtol=1e-4, atol=1e-5, threads=None):
     data = model.SerializeToString()
-    fast = ronn.Model.load(data).create_session(optimization_level="O0")
+    fast = ronn.Model.load(data).create_session(optimization_level="O0", threads=threads)
     assert fast.placement[0].kernel_plugin == "cpu", "the fast kernel did not run"
     slow = ronn.Model.load(data).create_session(optimization_level="O0", runtime=REFERENCE)
     assert slow.placement[0].kernel_plugin == "ronn_opset_onnx.plugin"
@@ -146,3 +147,200 @@ def test_fast_fused_conv_matches_the_passes_plugin_reference(activation, stride,
     slow = ronn.Model.load(data).create_session(optimization_level="O0", runtime=FUSED)
     np.testing.assert_allclose(fast.run({"x": x})["y"], slow.run({"x": x})["y"],
                                rtol=1e-4, atol=1e-5)
+
+
+@settings(max_examples=40, deadline=None)
+@given(c=st.integers(1, 5), m=st.integers(1, 6), k=st.integers(1, 4), stride=st.integers(1, 3),
+       dilation=st.integers(1, 2), pads=st.tuples(st.integers(0, 2), st.integers(0, 2)),
+       length=st.integers(0, 20), auto_pad=st.sampled_from(["NOTSET", "SAME_UPPER", "VALID"]),
+       with_bias=st.booleans(), seed=st.integers(0, 999))
+def test_fast_conv_1d_matches_reference(c, m, k, stride, dilation, pads, length, auto_pad,
+                                        with_bias, seed):
+    rng = np.random.default_rng(seed)
+    length += (k - 1) * dilation + 1
+    x = rng.standard_normal((2, c, length)).astype(np.float32)
+    weights = [rng.standard_normal((m, c, k)).astype(np.float32)]
+    if with_bias:
+        weights.append(rng.standard_normal(m).astype(np.float32))
+    attrs = {"strides": [stride], "dilations": [dilation]}
+    if auto_pad == "NOTSET":
+        attrs["pads"] = list(pads)
+    else:
+        attrs["auto_pad"] = auto_pad
+    assert_fast_matches_reference(one_node("Conv", x, attrs, weights), x)
+
+
+@pytest.fixture
+def parallel_loops(monkeypatch):
+    """Every numba loop takes its parallel twin, however small the problem."""
+    monkeypatch.setattr(activations, "PARALLEL_MIN", 1)
+
+
+@pytest.mark.parametrize("depthwise", [False, True])
+@pytest.mark.parametrize("stride,pad", [(1, 1), (2, 0)])
+def test_fast_conv_parallel_loops_match_reference(parallel_loops, depthwise, stride, pad):
+    rng = np.random.default_rng(stride * 10 + pad)
+    c, m = 8, 16
+    group = c if depthwise else 1
+    x = rng.standard_normal((2, c, 13, 11)).astype(np.float32)
+    w = rng.standard_normal((m, c // group, 3, 3)).astype(np.float32)
+    b = rng.standard_normal(m).astype(np.float32)
+    attrs = {"group": group, "strides": [stride, stride], "pads": [pad] * 4}
+    assert_fast_matches_reference(one_node("Conv", x, attrs, [w, b]), x)
+
+
+@pytest.mark.parametrize("op,attrs", [
+    ("MaxPool", {"kernel_shape": [3, 3], "strides": [2, 2], "pads": [1, 1, 1, 1]}),
+    ("AveragePool", {"kernel_shape": [3, 2], "pads": [1, 0, 1, 1], "count_include_pad": 1}),
+    ("GlobalAveragePool", {})])
+def test_fast_pool_parallel_loops_match_reference(parallel_loops, op, attrs):
+    x = np.random.default_rng(1).standard_normal((2, 5, 9, 8)).astype(np.float32)
+    assert_fast_matches_reference(one_node(op, x, attrs), x)
+
+
+@settings(max_examples=60, deadline=None)
+@given(k=st.tuples(st.integers(1, 4), st.integers(1, 4)),
+       s=st.tuples(st.integers(1, 3), st.integers(1, 3)),
+       pads=st.lists(st.integers(0, 1), min_size=4, max_size=4),
+       ceil=st.sampled_from([0, 1]), include_pad=st.sampled_from([0, 1]),
+       auto_pad=st.sampled_from(["NOTSET", "SAME_UPPER", "SAME_LOWER", "VALID"]),
+       size=st.tuples(st.integers(4, 11), st.integers(4, 11)), one_d=st.booleans(),
+       seed=st.integers(0, 999))
+def test_fast_average_pool_matches_reference(k, s, pads, ceil, include_pad, auto_pad, size,
+                                             one_d, seed):
+    pads = [min(p, kk - 1) for p, kk in zip(pads, (*k, *k))]
+    attrs = {"kernel_shape": list(k), "strides": list(s), "ceil_mode": ceil,
+             "count_include_pad": include_pad}
+    if auto_pad == "NOTSET":
+        attrs["pads"] = pads
+    else:
+        attrs["auto_pad"] = auto_pad
+    if one_d:
+        attrs = {**attrs, "kernel_shape": [k[0]], "strides": [s[0]]}
+        if "pads" in attrs:
+            attrs["pads"] = [pads[0], pads[2]]
+        shape = (2, 3, size[0])
+    else:
+        shape = (2, 3, *size)
+    x = np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
+    assert_fast_matches_reference(one_node("AveragePool", x, attrs, opset=19), x)
+
+
+@settings(max_examples=20, deadline=None)
+@given(shape=st.lists(st.integers(1, 9), min_size=3, max_size=4),
+       dtype=st.sampled_from([np.float32, np.float64]), seed=st.integers(0, 999))
+def test_fast_global_average_pool_matches_reference(shape, dtype, seed):
+    x = np.random.default_rng(seed).standard_normal(shape).astype(dtype)
+    assert_fast_matches_reference(one_node("GlobalAveragePool", x, {}), x)
+
+
+def test_fast_maxpool_propagates_nan_and_handles_1d():
+    x = np.arange(12, dtype=np.float32).reshape(1, 2, 6)
+    x[0, 0, 1] = np.nan
+    assert_fast_matches_reference(one_node("MaxPool", x, {"kernel_shape": [2], "strides": [2]}),
+                                  x, rtol=0, atol=0)
+
+
+@st.composite
+def gemm_cases(draw):
+    m, k, n = draw(st.integers(1, 6)), draw(st.integers(1, 6)), draw(st.integers(1, 6))
+    trans_a, trans_b = draw(st.booleans()), draw(st.booleans())
+    c_shape = draw(st.sampled_from([None, (n,), (1, n), (m, n), (m, 1), ()]))
+    alpha = draw(st.sampled_from([1.0, 0.5, -2.0]))
+    beta = draw(st.sampled_from([1.0, 0.0, 3.0]))
+    return m, k, n, trans_a, trans_b, c_shape, alpha, beta, draw(st.integers(0, 999))
+
+
+@settings(max_examples=60, deadline=None)
+@given(gemm_cases())
+def test_fast_gemm_matches_reference(case):
+    m, k, n, trans_a, trans_b, c_shape, alpha, beta, seed = case
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((k, m) if trans_a else (m, k)).astype(np.float32)
+    consts = [rng.standard_normal((n, k) if trans_b else (k, n)).astype(np.float32)]
+    if c_shape is not None:
+        consts.append(np.asarray(rng.standard_normal(c_shape), np.float32))
+    attrs = {"transA": int(trans_a), "transB": int(trans_b), "alpha": alpha, "beta": beta}
+    assert_fast_matches_reference(one_node("Gemm", x, attrs, consts), x)
+
+
+@settings(max_examples=30, deadline=None)
+@given(activation=st.sampled_from([("Relu", []), ("LeakyRelu", [0.2]), ("Sigmoid", []),
+                                   ("HardSigmoid", [0.3, 0.4]), ("Clip", [-0.5, 0.5]),
+                                   ("Tanh", [])]),
+       rows=st.sampled_from([1, 3, 300]), parallel=st.booleans(), seed=st.integers(0, 999))
+def test_fast_fused_gemm_matches_the_passes_plugin_reference(activation, rows, parallel, seed):
+    """With ``parallel`` every epilogue takes the parallel loop."""
+    saved = activations.PARALLEL_MIN
+    activations.PARALLEL_MIN = 1 if parallel else saved
+    try:
+        check_fused_gemm(activation, rows, seed)
+    finally:
+        activations.PARALLEL_MIN = saved
+
+
+def check_fused_gemm(activation, rows, seed):
+    name, params = activation
+    rng = np.random.default_rng(seed)
+    x = (rng.standard_normal((rows, 16)) * 3).astype(np.float32)
+    w = rng.standard_normal((16, 128)).astype(np.float32)
+    b = rng.standard_normal(128).astype(np.float32)
+    extra = {"activation_params": params} if params else {}
+    node = helper.make_node("FusedGemm", ["x", "w", "b"], ["y"], domain="com.ronn",
+                            activation=name, **extra)
+    graph = helper.make_graph([node], "fused", [helper.make_tensor_value_info(
+        "x", TensorProto.FLOAT, x.shape)], [helper.make_empty_tensor_value_info("y")],
+        [numpy_helper.from_array(w, "w"), numpy_helper.from_array(b, "b")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17),
+                                                    helper.make_opsetid("com.ronn", 1)])
+    data = model.SerializeToString()
+    fast = ronn.Model.load(data).create_session(optimization_level="O0")
+    assert fast.placement[0].kernel_plugin == "cpu"
+    slow = ronn.Model.load(data).create_session(optimization_level="O0", runtime=FUSED)
+    np.testing.assert_allclose(fast.run({"x": x})["y"], slow.run({"x": x})["y"],
+                               rtol=1e-4, atol=1e-5)
+
+
+@settings(max_examples=30, deadline=None)
+@given(shape=st.lists(st.integers(1, 6), min_size=2, max_size=4),
+       dtype=st.sampled_from([np.float32, np.float64]), epsilon=st.sampled_from([1e-5, 1e-3]),
+       opset=st.sampled_from([9, 15]), seed=st.integers(0, 999))
+def test_fast_batch_normalization_matches_reference(shape, dtype, epsilon, opset, seed):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(shape).astype(dtype)
+    c = shape[1]
+    params = [rng.standard_normal(c).astype(dtype), rng.standard_normal(c).astype(dtype),
+              rng.standard_normal(c).astype(dtype), rng.uniform(0.1, 2, c).astype(dtype)]
+    assert_fast_matches_reference(
+        one_node("BatchNormalization", x, {"epsilon": epsilon}, params, opset=opset), x,
+        rtol=1e-5, atol=1e-6)
+
+
+@settings(max_examples=25, deadline=None)
+@given(c=st.integers(16, 24), m=st.integers(16, 20), h=st.integers(1, 13), w=st.integers(1, 13),
+       pads=st.lists(st.integers(0, 2), min_size=4, max_size=4), seed=st.integers(0, 999))
+def test_winograd_conv_matches_reference(c, m, h, w, pads, seed):
+    """3x3 stride-1 convolutions with 16+ channels on one thread take Winograd F(2x2, 3x3)."""
+    from ronn_cpu.kernels import winograd
+    rng = np.random.default_rng(seed)
+    h, w = max(h, 3 - pads[0] - pads[2]), max(w, 3 - pads[1] - pads[3])
+    x = rng.standard_normal((2, c, h, w)).astype(np.float32)
+    weights = [rng.standard_normal((m, c, 3, 3)).astype(np.float32),
+               rng.standard_normal(m).astype(np.float32)]
+    model = one_node("Conv", x, {"pads": pads}, weights)
+    calls = []
+    real = winograd.winograd_conv
+    winograd.winograd_conv = lambda *args: (calls.append(1), real(*args))[1]
+    try:
+        assert_fast_matches_reference(model, x, rtol=1e-4, atol=1e-4, threads=1)
+    finally:
+        winograd.winograd_conv = real
+    assert len(calls) == 2          # one per image of the batch
+
+
+def test_winograd_weights_transform_as_g_w_gt():
+    from ronn_cpu.kernels import winograd
+    w = np.random.default_rng(0).standard_normal((2, 3, 3, 3))
+    u = winograd.transform_weights(w)
+    g = winograd._G
+    np.testing.assert_allclose(u.reshape(4, 4, 2, 3)[:, :, 1, 2], g @ w[1, 2] @ g.T)

@@ -1,38 +1,123 @@
-"""Activation epilogues applied in place to a kernel's fresh output (fused Conv/Gemm)."""
+"""Activation epilogues fused into Conv/Gemm: one numba pass adds the bias and applies the
+activation in place on the kernel's fresh output."""
 
 from __future__ import annotations
 
+import math
+
+import numba
 import numpy as np
 
+NONE, RELU, LEAKY_RELU, CLIP, SIGMOID, HARD_SIGMOID, TANH = range(7)
+CODES = {None: NONE, "": NONE, "relu": RELU, "leakyrelu": LEAKY_RELU, "clip": CLIP,
+         "sigmoid": SIGMOID, "hardsigmoid": HARD_SIGMOID, "tanh": TANH}
 
-def epilogue(activation: str | None, alpha: float = 0.0, beta: float = 0.0):
-    """A function ``f(out) -> out`` applying the activation in place (identity for None)."""
-    if not activation:
-        return lambda out: out
-    name = activation.lower()
-    if name == "relu":
-        return lambda out: np.maximum(out, 0, out=out)
-    if name == "leakyrelu":
-        def leaky(out):
-            np.multiply(out, np.where(out < 0, out.dtype.type(alpha), out.dtype.type(1)), out=out)
-            return out
-        return leaky
-    if name == "clip":
-        return lambda out: np.clip(out, alpha, beta, out=out)
-    if name == "sigmoid":
-        def sigmoid(out):
-            np.negative(out, out=out)
-            np.exp(out, out=out)
-            out += 1
-            np.reciprocal(out, out=out)
-            return out
-        return sigmoid
-    if name == "hardsigmoid":
-        def hard(out):
-            out *= out.dtype.type(alpha)
-            out += out.dtype.type(beta)
-            return np.clip(out, 0, 1, out=out)
-        return hard
-    if name == "tanh":
-        return lambda out: np.tanh(out, out=out)
-    raise ValueError(f"unknown fused activation {activation!r}")
+
+def activation_code(activation: str | None) -> int:
+    """The numba code of a fused activation (ValueError for one there is no epilogue for)."""
+    code = CODES.get(activation.lower() if activation else None)
+    if code is None:
+        raise ValueError(f"unknown fused activation {activation!r}")
+    return code
+
+
+@numba.njit(cache=True, inline="always")
+def activate(v, code, alpha, beta):
+    """``v`` through activation ``code`` (alpha/beta: LeakyRelu slope, Clip or HardSigmoid)."""
+    if code == RELU:
+        return v if v > 0 else v * 0
+    if code == LEAKY_RELU:
+        return v if v >= 0 else v * alpha
+    if code == CLIP:
+        return min(max(v, alpha), beta)
+    if code == SIGMOID:
+        if v >= 0:
+            return 1 / (1 + math.exp(-v))
+        e = math.exp(v)
+        return e / (1 + e)
+    if code == HARD_SIGMOID:
+        return min(max(v * alpha + beta, v * 0), v * 0 + 1)
+    if code == TANH:
+        return math.tanh(v)
+    return v
+
+
+# Elements below which a loop runs serially. A parallel launch costs ~2 us, and on a loaded
+# machine a static split waits for the slowest thread (and competes with BLAS's own pool):
+# only loops far larger than that cost go parallel; BLAS runs the GEMMs on all threads.
+PARALLEL_MIN = 1 << 23
+
+
+def worth_parallel(elements: int) -> bool:
+    """Whether a loop over ``elements`` should take its parallel twin."""
+    return elements >= PARALLEL_MIN
+
+
+@numba.njit(cache=True, inline="always")
+def _bias_activation_row(out, bias, r, per_column, code, alpha, beta):
+    row = out[r]
+    zero = out.dtype.type(0)
+    add = zero if bias.size == 0 or per_column else bias[r]
+    if per_column and bias.size > 0:
+        for j in range(row.size):
+            row[j] += bias[j]
+        add = zero
+    if code == RELU:                 # the common cases get loops LLVM can vectorize
+        for j in range(row.size):
+            v = row[j] + add
+            row[j] = v if v > zero else zero
+    elif code == NONE:
+        for j in range(row.size):
+            row[j] += add
+    else:
+        a, b = out.dtype.type(alpha), out.dtype.type(beta)
+        for j in range(row.size):
+            row[j] = activate(row[j] + add, code, a, b)
+
+
+@numba.njit(cache=True, parallel=True)
+def _bias_activation_parallel(out, bias, per_column, code, alpha, beta):
+    for r in numba.prange(out.shape[0]):
+        _bias_activation_row(out, bias, r, per_column, code, alpha, beta)
+
+
+@numba.njit(cache=True)
+def _bias_activation_serial(out, bias, per_column, code, alpha, beta):
+    for r in range(out.shape[0]):
+        _bias_activation_row(out, bias, r, per_column, code, alpha, beta)
+
+
+def bias_activation(out, bias, code, alpha, beta, per_column=False):
+    """In place on ``out`` (rows, cols): ``act(out + bias)``, the bias indexed by row (Conv's
+    channels) or with ``per_column`` by column (Gemm's C); an empty ``bias`` adds nothing."""
+    loop = _bias_activation_parallel if worth_parallel(out.size) and out.shape[0] > 1 \
+        else _bias_activation_serial
+    loop(out, bias, per_column, code, alpha, beta)
+
+
+def no_bias(dtype) -> np.ndarray:
+    """The empty bias the epilogues take when there is none."""
+    return np.zeros(0, dtype)
+
+
+def epilogue_args(activation: str | None, alpha: float = 0.0, beta: float = 0.0):
+    """``(code, alpha, beta)`` for the epilogue loops (ONNX defaults filled in)."""
+    return activation_code(activation), float(alpha), float(beta)
+
+
+_EPILOGUE_DEFAULTS = {"Relu": (), "Tanh": (), "Sigmoid": (), "LeakyRelu": (0.01,),
+                      "HardSigmoid": (0.2, 0.5), "Clip": None}
+
+
+def fused_params(build):
+    """``(attributes without the activation, activation, alpha, beta)`` of a com.ronn fused
+    node, or None when the activation has no fused epilogue."""
+    attrs = dict(build.attributes)
+    activation = attrs.pop("activation", "Relu")
+    params = list(attrs.pop("activation_params", None) or [])
+    defaults = _EPILOGUE_DEFAULTS.get(activation, ())
+    if activation not in _EPILOGUE_DEFAULTS or (defaults is None and len(params) != 2):
+        return None
+    params = params + list(defaults or ())[len(params):]
+    alpha, beta = (params + [0.0, 0.0])[:2]
+    return attrs, activation, alpha, beta

@@ -1,5 +1,6 @@
-"""Conv on the CPU: weights packed once, im2col into a per-thread buffer, one BLAS GEMM per group,
-bias and activation applied in place. Depthwise convolutions use shifted multiply-adds."""
+"""Conv on the CPU (1-D and 2-D): weights packed once; im2col (padding folded in) into a
+per-thread scratch buffer, one BLAS GEMM over all groups, and bias + activation in one numba pass.
+1x1 stride-1 convolutions skip im2col; depthwise ones run a direct numba loop."""
 
 from __future__ import annotations
 
@@ -9,125 +10,138 @@ import threading
 import numpy as np
 
 from ronn_core import kernel
-from ronn_cpu.kernels.activations import epilogue
+from ronn_cpu.kernels.activations import (NONE, bias_activation, epilogue_args, fused_params,
+                                          no_bias)
+from ronn_cpu.kernels.blas import SMALL_GEMM_MACS, matmul_into
+from ronn_cpu.kernels.conv_loops import depthwise, im2col
+from ronn_cpu.kernels import winograd
 from ronn_opset_onnx.ops.conv import window_geometry   # ONNX's rule, defined once
 
 _scratch = threading.local()
+WINOGRAD = True     # 3x3 stride-1 convolutions through Winograd F(2x2, 3x3) (see winograd.py)
 
 
-def _buffer(shape, dtype) -> np.ndarray:
-    """A reusable scratch array for this thread (im2col columns)."""
-    key = (shape, np.dtype(dtype).str)
+def scratch(size: int, dtype) -> np.ndarray:
+    """A flat scratch array of at least ``size`` elements, private to this thread (one per
+    dtype, grown as needed): concurrent runs never share it."""
+    dtype = np.dtype(dtype)
     cache = getattr(_scratch, "cache", None)
     if cache is None:
         cache = _scratch.cache = {}
-    buf = cache.get(key)
-    if buf is None:
-        if len(cache) > 16:
-            cache.clear()
-        buf = cache[key] = np.empty(shape, dtype)
-    return buf
+    buf = cache.get(dtype)
+    if buf is None or buf.size < size:
+        buf = cache[dtype] = np.empty(size, dtype)
+    return buf[:size]
 
 
 @kernel("Conv", since=1, provider="cpu", factory=True)
 @kernel("Conv", since=11, provider="cpu", factory=True)
 @kernel("Conv", since=22, provider="cpu", factory=True)
 def conv(build):
-    """2-D float Conv with constant weights; anything else runs the reference kernel."""
+    """1-D/2-D float Conv with constant weights; anything else runs the reference kernel."""
     return build_conv(build, activation=None, alpha=0.0, beta=0.0) or build.fallback()
 
 
+def _as_2d(a: dict, w: np.ndarray):
+    """A 1-D conv's attributes and weights as a 2-D conv over a height-1 image."""
+    def two(name, default):
+        v = a.get(name)
+        return [default, *v] if v else None
+    pads = a.get("pads")
+    attrs = {"kernel_shape": two("kernel_shape", 1), "strides": two("strides", 1),
+             "dilations": two("dilations", 1),
+             "pads": [0, pads[0], 0, pads[1]] if pads else None}
+    return {**a, **attrs}, w[:, :, None, :]
+
+
 def build_conv(build, *, activation, alpha, beta):
-    a = build.attributes
+    """The fast callable for a Conv node, or None when the reference must run it."""
+    a = dict(build.attributes)
     w = build.constants[1] if len(build.constants) > 1 else None
     bias = build.constants[2] if len(build.constants) > 2 else None
-    if w is None or w.ndim != 4 or w.dtype not in (np.float32, np.float64) or \
+    if w is None or w.ndim not in (3, 4) or w.dtype not in (np.float32, np.float64) or \
             (len(build.node.inputs) > 2 and build.node.inputs[2] and bias is None):
         return None
+    one_d = w.ndim == 3
+    if one_d:
+        a, w = _as_2d(a, w)
     group = int(a.get("group", 1))
-    kernel_shape = a.get("kernel_shape") or list(w.shape[2:])
+    m, cg, kh, kw = w.shape
+    kernel_shape = a.get("kernel_shape") or [kh, kw]
+    if list(kernel_shape) != [kh, kw] or m % group:
+        return None
     strides = a.get("strides") or [1, 1]
     dilations = a.get("dilations") or [1, 1]
     pads, auto_pad = a.get("pads"), a.get("auto_pad", "NOTSET")
-    m, cg, kh, kw = w.shape
-    finish = epilogue(activation, alpha, beta)
-    b = None if bias is None else bias.astype(w.dtype).reshape(-1, 1)
-    depthwise = group > 1 and cg == 1 and m == group
-    packed = w.reshape(group, m // group, cg * kh * kw).copy() if not depthwise else \
-        w.reshape(m, kh * kw).copy()
+    code, alpha, beta = epilogue_args(activation, alpha, beta)
+    b = no_bias(w.dtype) if bias is None else np.ascontiguousarray(bias, dtype=w.dtype)
+    fused_epilogue = code != NONE or bias is not None
+    depth = group > 1 and cg == 1
+    multiplier = m // group
+    sh, sw = strides
+    dh, dw = dilations
+    packed = np.ascontiguousarray(w.reshape(m, kh, kw)) if depth else \
+        np.ascontiguousarray(w.reshape(group, m // group, cg * kh * kw))
+    kk = cg * kh * kw
+    wino = winograd.transform_weights(w) if WINOGRAD and \
+        winograd.usable(kernel_shape, strides, dilations, group, m, cg) else None
+    # Winograd's 16 small GEMMs run on one BLAS thread each (see blas.py): with more threads
+    # it only pays where each of them is large enough to be threaded as im2col's one GEMM is.
+    single_thread = build.threads == 1
+    geometry: dict[tuple, tuple] = {}   # input spatial shape -> pads and output size
 
     def run(x, _w=None, _b=None):
-        if x.ndim != 4 or x.dtype != w.dtype:
-            raise ValueError(f"fast Conv expects a 4-D {w.dtype} input, got {x.dtype}{x.shape}")
-        n, c, h, wd = x.shape
-        (pt, pl), (pb, pr), (oh, ow) = window_geometry((h, wd), kernel_shape, strides,
-                                                       dilations, pads, auto_pad)
-        sh, sw = strides
-        dh, dw = dilations
-        if pt or pl or pb or pr:
-            xp = np.zeros((n, c, h + pt + pb, wd + pl + pr), x.dtype)
-            xp[:, :, pt:pt + h, pl:pl + wd] = x
-        else:
-            xp = x
+        if x.ndim != (3 if one_d else 4) or x.dtype != w.dtype or x.shape[1] != cg * group:
+            raise ValueError(f"fast Conv expects a {3 if one_d else 4}-D {w.dtype} input with "
+                             f"{cg * group} channels, got {x.dtype}{list(x.shape)}")
+        x4 = x[:, :, None, :] if one_d else x
+        n, c, h, wd = x4.shape
+        geo = geometry.get((h, wd))
+        if geo is None:
+            (pt, pl), (pb, pr), (oh, ow) = window_geometry((h, wd), kernel_shape, strides,
+                                                           dilations, pads, auto_pad)
+            direct = kh == kw == 1 and sh == sw == 1 and not (pt or pl or pb or pr)
+            geo = geometry[(h, wd)] = (pt, pl, oh, ow, direct)
+        pt, pl, oh, ow, direct = geo
         out = np.empty((n, m, oh, ow), x.dtype)
+        if not x4.flags.c_contiguous:
+            x4 = np.ascontiguousarray(x4)
+        p = oh * ow
         for i in range(n):
-            if depthwise:
-                _depthwise(xp[i], packed, out[i], kh, kw, sh, sw, dh, dw, m // c)
+            xi, oi = x4[i], out[i]
+            if depth:
+                depthwise(xi, packed, b, oi, sh, sw, dh, dw, pt, pl, multiplier, code, alpha, beta)
+                continue
+            if wino is not None and (single_thread or
+                                     m * c * ((oh + 1) // 2) * ((ow + 1) // 2) >= SMALL_GEMM_MACS):
+                winograd.winograd_conv(xi, wino, b, oi, pt, pl, code, alpha, beta, scratch,
+                                       matmul_into)
+                continue
+            if direct:
+                cols = xi.reshape(group, kk, p)
             else:
-                _grouped_gemm(xp[i], packed, out[i], group, kh, kw, sh, sw, dh, dw)
-        if b is not None:
-            out.reshape(n, m, -1).__iadd__(b)
-        return finish(out)
+                cols = scratch(c * kh * kw * p, x.dtype).reshape(c * kh * kw, p)
+                im2col(xi, cols, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow)
+                cols = cols.reshape(group, kk, p)
+            if group == 1:
+                matmul_into(packed[0], cols[0], oi.reshape(m, p))
+            else:
+                matmul_into(packed, cols, oi.reshape(group, m // group, p))
+            if fused_epilogue:
+                bias_activation(oi.reshape(m, p), b, code, alpha, beta)
+        return out.reshape(n, m, ow) if one_d else out
 
     return run
-
-
-def _grouped_gemm(x, packed, out, group, kh, kw, sh, sw, dh, dw):
-    c, oh, ow = x.shape[0], out.shape[1], out.shape[2]
-    cg = c // group
-    mg = packed.shape[1]
-    one_by_one = kh == kw == 1 and sh == sw == 1
-    for g in range(group):
-        xg = x[g * cg:(g + 1) * cg]
-        og = out[g * mg:(g + 1) * mg].reshape(mg, oh * ow)
-        if one_by_one:
-            cols = xg.reshape(cg, -1)
-        else:
-            cols = _buffer((cg, kh, kw, oh, ow), x.dtype)
-            for i in range(kh):
-                for j in range(kw):
-                    cols[:, i, j] = xg[:, i * dh:i * dh + sh * (oh - 1) + 1:sh,
-                                       j * dw:j * dw + sw * (ow - 1) + 1:sw]
-            cols = cols.reshape(cg * kh * kw, oh * ow)
-        np.matmul(packed[g], cols, out=og)
-
-
-def _depthwise(x, packed, out, kh, kw, sh, sw, dh, dw, multiplier):
-    oh, ow = out.shape[1], out.shape[2]
-    src = np.repeat(x, multiplier, axis=0) if multiplier > 1 else x
-    out[...] = 0
-    for i in range(kh):
-        for j in range(kw):
-            view = src[:, i * dh:i * dh + sh * (oh - 1) + 1:sh, j * dw:j * dw + sw * (ow - 1) + 1:sw]
-            out += packed[:, i * kw + j, None, None] * view
-
-
-_EPILOGUE_DEFAULTS = {"Relu": (), "Tanh": (), "Sigmoid": (), "LeakyRelu": (0.01,),
-                      "HardSigmoid": (0.2, 0.5), "Clip": None}
 
 
 @kernel("FusedConv", domain="com.ronn", since=1, provider="cpu", factory=True)
 def fused_conv(build):
     """``com.ronn::FusedConv`` (Conv + activation, made by the passes plugin) with the epilogue
-    applied in place; activations without an in-place epilogue run the reference kernel."""
-    attrs = dict(build.attributes)
-    activation = attrs.pop("activation", "Relu")
-    params = list(attrs.pop("activation_params", None) or [])
-    defaults = _EPILOGUE_DEFAULTS.get(activation, ())
-    if activation not in _EPILOGUE_DEFAULTS or (defaults is None and len(params) != 2):
+    fused; activations without a fused epilogue run the reference kernel."""
+    fused = fused_params(build)
+    if fused is None:
         return build.fallback()
-    params = params + list(defaults or ())[len(params):]
-    alpha, beta = (params + [0.0, 0.0])[:2]
+    attrs, activation, alpha, beta = fused
     conv_build = dataclasses.replace(build, attributes=attrs)
     return build_conv(conv_build, activation=activation, alpha=alpha, beta=beta) \
         or build.fallback()

@@ -1,0 +1,207 @@
+"""Scaled dot-product attention and Softmax on the CPU.
+
+``com.ronn::Attention(Q, K_t, V, [mask])``: the two batched products run in BLAS straight from
+the (strided) head views the Reshape/Transpose nodes hand over, and scale + mask + softmax is one
+parallel numba pass over the score rows. For 4-D inputs the result is written head-interleaved
+(``[B, S, H, D]`` memory seen as ``[B, H, S, D]``), so the usual Transpose + Reshape that merges
+the heads afterwards costs no copy. Softmax (ai.onnx) uses the same row loop.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+from numba import prange
+
+from ronn_core import kernel
+from ronn_cpu.kernels.transformer_elementwise import JIT, PARALLEL_MIN
+from ronn_cpu.kernels.transformer_math import exp, exp32, float_from_bits
+
+FLOATS = (np.float32, np.float64)
+
+
+def _scale_mask_rows(s, scale, divide, mask, mask_row):
+    """In place: ``s[i] = s[i] (*|/) scale + mask[mask_row[i]]`` (no mask: empty ``mask_row``),
+    each step rounded to the data type as the unfused ops round it."""
+    m, n = s.shape
+    has_mask = mask_row.shape[0] > 0
+    for i in prange(m):
+        row = s[i]
+        if divide:                      # each branch a plain loop, so each one vectorizes
+            for j in range(n):
+                row[j] = row[j] / scale
+        elif scale != 1.0:
+            for j in range(n):
+                row[j] = row[j] * scale
+        if has_mask:
+            mrow = mask[mask_row[i]]
+            for j in range(n):
+                row[j] = row[j] + mrow[j]
+
+
+ORDER = 0x7FFFFFFFFFFFFFFF
+
+
+def _exp_normalize_rows(s, bits, single):
+    """In place: ``s[i] = exp(s[i] - max(s[i])) / sum`` (``single``: float32 data, float32 exp).
+    ``bits`` is ``s`` viewed as integers: the maximum is taken over them mapped to an
+    order-preserving key (a float max reduction does not vectorize, an integer one does). A nan
+    or +inf maximum makes the row nan, as the unfused ops do; so does a fully masked (all -inf)
+    row."""
+    m, n = s.shape
+    for i in prange(m):
+        row, keys = s[i], bits[i]
+        best = -ORDER - 1
+        for j in range(n):
+            k = np.int64(keys[j])
+            best = max(best, k ^ ((k >> 63) & ORDER))
+        top = float_from_bits(best ^ ((best >> 63) & ORDER), row[0])
+        if top == np.inf:
+            top = top - top             # nan, in the data type
+        if single:                      # plain loops, so each one vectorizes
+            for j in range(n):
+                row[j] = exp32(row[j] - top)
+        else:
+            for j in range(n):
+                row[j] = exp(np.float64(row[j]) - top)
+        total = top - top               # 0 (nan for an all -inf or nan row)
+        for j in range(n):
+            total += row[j]
+        for j in range(n):
+            row[j] = row[j] / total
+
+
+_SOFTMAX_JIT = dict(JIT, fastmath={"contract", "reassoc"})   # reassoc: vectorized row sum
+_scale_serial = numba.njit(**JIT)(_scale_mask_rows)
+_scale_parallel = numba.njit(parallel=True, **JIT)(_scale_mask_rows)
+_exp_serial = numba.njit(**_SOFTMAX_JIT)(_exp_normalize_rows)
+_exp_parallel = numba.njit(parallel=True, **_SOFTMAX_JIT)(_exp_normalize_rows)
+
+
+def softmax_rows(rows: np.ndarray, scale: float = 1.0, divide: bool = False,
+                 mask: np.ndarray | None = None, mask_row: np.ndarray | None = None) -> None:
+    """Softmax in place over each row of the C-contiguous 2-D ``rows``, after scaling and
+    masking them."""
+    parallel = rows.size >= PARALLEL_MIN and rows.shape[0] > 1
+    if mask is not None or divide or scale != 1.0:
+        if mask is None:
+            mask, mask_row = rows[:0], np.zeros(0, np.int64)
+        (_scale_parallel if parallel else _scale_serial)(rows, float(scale), bool(divide),
+                                                         mask, mask_row)
+    bits = rows.view(np.int32 if rows.dtype == np.float32 else np.int64)
+    (_exp_parallel if parallel else _exp_serial)(rows, bits, rows.dtype == np.float32)
+
+
+_blas_pools: list | None = None
+
+
+class _SingleThreadBlas:
+    """BLAS on the calling thread only, for the duration of a ``with`` block.
+
+    The attention products are a batch of small GEMMs (e.g. 8 x 128x64x128): split over BLAS's
+    threads each one waits on a barrier, which on a loaded machine costs several times the work
+    (measured: 7-10 ms per attention node with 2 threads vs 0.6 ms with 1)."""
+
+    __slots__ = ("undo",)
+
+    def __enter__(self):
+        global _blas_pools
+        if _blas_pools is None:
+            from threadpoolctl import ThreadpoolController
+            _blas_pools = [c for c in ThreadpoolController().lib_controllers
+                           if c.user_api == "blas"]
+        self.undo = []
+        for pool in _blas_pools:
+            old = pool.get_num_threads()
+            if old is not None and old != 1:
+                pool.set_num_threads(1)
+                self.undo.append((pool, old))
+        return self
+
+    def __exit__(self, *exc):
+        for pool, old in self.undo:
+            pool.set_num_threads(old)
+
+
+def _mask_rows(mask: np.ndarray, scores_shape: tuple) -> tuple | None:
+    """(mask as contiguous rows, the mask row of every score row), or None when the mask does
+    not broadcast onto the scores without changing their shape."""
+    try:
+        if np.broadcast_shapes(mask.shape, scores_shape) != scores_shape:
+            return None
+    except ValueError:
+        return None
+    t = scores_shape[-1]
+    m = mask.reshape((1,) * (len(scores_shape) - mask.ndim) + mask.shape)
+    if m.shape[-1] != t:
+        m = np.broadcast_to(m, m.shape[:-1] + (t,))
+    rows = np.ascontiguousarray(m).reshape(-1, t)
+    ids = np.arange(rows.shape[0], dtype=np.int64).reshape(m.shape[:-1])
+    return rows, np.ascontiguousarray(np.broadcast_to(ids, scores_shape[:-1])).reshape(-1)
+
+
+@kernel("Attention", domain="com.ronn", since=1, provider="cpu", factory=True)
+def attention(build):
+    """``com.ronn::Attention`` for float Q, K_t, V with equal batch dims and a mask (if any)
+    that broadcasts onto the scores; anything else runs the reference."""
+    a = build.attributes
+    scale = float(a.get("scale", 1.0))
+    scale_op = a.get("scale_op", "Mul")
+    scale_op = scale_op.decode() if isinstance(scale_op, bytes) else scale_op
+    divide = scale_op == "Div"
+    reference = build.fallback()
+
+    def run(q, k_t, v, mask=None):
+        dtype = q.dtype
+        if dtype not in FLOATS or k_t.dtype != dtype or v.dtype != dtype or q.ndim < 2 \
+                or not (q.ndim == k_t.ndim == v.ndim) or q.shape[:-2] != k_t.shape[:-2] \
+                or q.shape[:-2] != v.shape[:-2] or q.shape[-1] != k_t.shape[-2] \
+                or k_t.shape[-1] != v.shape[-2] or (mask is not None and mask.dtype != dtype) \
+                or 0 in q.shape or 0 in k_t.shape or 0 in v.shape:
+            return reference(q, k_t, v, mask)
+        with _SingleThreadBlas():
+            scores = np.matmul(q, k_t)
+        t = scores.shape[-1]
+        rows = scores.reshape(-1, t)
+        if mask is not None:
+            found = _mask_rows(mask, scores.shape)
+            if found is None:
+                return reference(q, k_t, v, mask)
+            softmax_rows(rows, dtype.type(scale), divide, *found)
+        else:
+            softmax_rows(rows, dtype.type(scale), divide)
+        with _SingleThreadBlas():
+            if q.ndim != 4:
+                return np.matmul(scores, v)
+            b, h, s = scores.shape[:3]
+            out = np.empty((b, s, h, v.shape[-1]), dtype).transpose(0, 2, 1, 3)
+            np.matmul(scores, v, out=out)
+        return out
+
+    return run
+
+
+def _softmax(build):
+    axis = build.attributes.get("axis", -1 if build.node.version >= 13 else 1)
+    reference = build.fallback()
+    flatten = build.node.version < 13
+
+    def run(x):
+        if x.dtype not in FLOATS or x.ndim == 0 or x.size == 0:
+            return reference(x)
+        ax = axis % x.ndim
+        if not flatten and ax != x.ndim - 1:
+            return reference(x)
+        y = np.array(x, order="C", copy=True)
+        softmax_rows(y.reshape(int(np.prod(x.shape[:ax])), -1))
+        return y
+
+    return run
+
+
+@kernel("Softmax", since=1, provider="cpu", factory=True)
+@kernel("Softmax", since=11, provider="cpu", factory=True)
+@kernel("Softmax", since=13, provider="cpu", factory=True)
+def softmax(build):
+    """Softmax over the last axis (opset 13) or the rows of X flattened at ``axis`` (< 13)."""
+    return _softmax(build)

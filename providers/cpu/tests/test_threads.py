@@ -1,0 +1,59 @@
+"""The cpu provider's per-run thread limit and the one-thread path for small BLAS products."""
+
+import numba
+import numpy as np
+from threadpoolctl import ThreadpoolController
+
+import ronn
+from ronn_cpu.kernels import blas
+from ronn_cpu.provider import CPUExecutionProvider
+
+
+def blas_threads() -> int:
+    return ThreadpoolController().select(internal_api="openblas").lib_controllers[0] \
+        .get_num_threads()
+
+
+def test_run_context_limits_blas_and_numba_and_restores_them():
+    from ronn_core.runtime import default_runtime
+    provider = CPUExecutionProvider(default_runtime(), threads=1)
+    before_blas, before_numba = blas_threads(), numba.get_num_threads()
+    with provider.run_context()():
+        assert blas_threads() == 1
+        assert numba.get_num_threads() == 1
+    assert (blas_threads(), numba.get_num_threads()) == (before_blas, before_numba)
+
+
+def test_session_without_threads_has_no_run_context():
+    from ronn_core.runtime import default_runtime
+    assert CPUExecutionProvider(default_runtime()).run_context() is None
+
+
+def test_small_products_run_on_one_blas_thread_and_restore_the_count(monkeypatch):
+    seen = []
+    real = np.matmul
+
+    def spy(a, b, out):
+        seen.append(blas_threads())
+        return real(a, b, out=out)
+
+    monkeypatch.setattr(blas.np, "matmul", spy)
+    a, b = np.ones((64, 64), np.float32), np.ones((64, 128), np.float32)
+    out = np.empty((64, 128), np.float32)
+    with ThreadpoolController().limit(limits=2, user_api="blas"):
+        blas.matmul_into(a, b, out)                      # 2^19 multiply-adds: small
+        monkeypatch.setattr(blas, "SMALL_GEMM_MACS", 1 << 10)
+        blas.matmul_into(a, b, out)                      # now counted large
+        after = blas_threads()
+    assert seen == [1, 2] and after == 2
+    np.testing.assert_array_equal(out, np.full((64, 128), 64, np.float32))
+
+
+def test_a_session_with_threads_gives_the_same_result_as_one_without():
+    from ronn.zoo import light_model, random_inputs
+    data = light_model("squeezenet", seed=0).SerializeToString()
+    limited = ronn.Model.load(data).create_session(threads=1)
+    free = ronn.Model.load(data).create_session()
+    feeds = random_inputs(limited.inputs, seed=0)
+    for (name, got), want in zip(limited.run(feeds).items(), free.run(feeds).values()):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6, err_msg=name)
