@@ -71,7 +71,8 @@ def _insert_transfers(steps: list[Step], providers: list[ExecutionProvider],
             for s in out:
                 s.outputs = [host_name if n == name else n for n in s.outputs]
                 s.inputs = [host_name if n == name else n for n in s.inputs]
-            out.append(Step(src.to_host, [host_name], [name], [], src.name, label="CopyToHost"))
+            out.append(Step(src.to_host, [host_name], [name], [], src.name, label="CopyToHost",
+                            output_copy=True))
     return out, constants
 
 

@@ -89,6 +89,9 @@ class FeedValidator:
                                      f"arrays), got {type(value).__name__}")
             return list(value) if isinstance(value, tuple) else value
         if not isinstance(value, np.ndarray):
+            device = getattr(value, "__cuda_array_interface__", None)
+            if device is not None:         # a device array (CuPy...): checked, never copied
+                return self._check_device(info, value, device, symbols)
             if hasattr(value, "__array__") or isinstance(value, (list, int, float, bool)):
                 value = np.asarray(value)
             else:
@@ -103,6 +106,16 @@ class FeedValidator:
             value = value.astype(object)
         if t.shape is not None:
             self._check_shape(info, t.shape, value.shape, symbols)
+        return value
+
+    def _check_device(self, info: ValueInfo, value: Any, interface: dict, symbols: dict) -> Any:
+        """Dtype and shape of a device array from its ``__cuda_array_interface__``."""
+        got = np.dtype(interface["typestr"])
+        if info.dtype is not None and got != info.dtype:
+            raise InputTypeError(f"input {info.name!r} expects {info.type_str} ({info.dtype}), "
+                                 f"got a device array of {got}")
+        if info.type.shape is not None:
+            self._check_shape(info, info.type.shape, tuple(interface["shape"]), symbols)
         return value
 
     @staticmethod

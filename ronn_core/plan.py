@@ -39,13 +39,14 @@ class Plan:
             if name not in slots:
                 raise ModelError(f"graph output {name!r} is produced by no node and is neither an "
                                  f"input nor an initializer")
+        self._constants, self._overridable = constants, list(overridable)
         self.slot_of = slots
         self.n_slots = len(slots) + 1
         self._template: list[Any] = [None] * self.n_slots
         for name, value in constants.items():
             self._template[slots[name]] = value
         self._feed_slots = [(name, slots[name]) for name in (*self.input_names, *self.outer_names)]
-        self._override_slots = [(name, slots[name]) for name in overridable]
+        self._override_slots = [(name, slots[name]) for name in self._overridable]
         self._output_slots = {name: slots[name] for name in self.output_names}
         keep = {slots[n] for n in (*self.output_names, *constants)} | {_ABSENT}
         self._program = self._build_program(slots, keep)
@@ -69,6 +70,14 @@ class Plan:
             free = tuple(frees[i]) + ((_TRASH,) if _TRASH in outs else ())
             program.append((step.fn, ins, outs, free))
         return tuple(program)
+
+    def keeping_outputs_on_device(self) -> "Plan":
+        """This plan without the final copies of graph outputs to the host (``output_device``)."""
+        steps = [Step(_identity, list(s.inputs), list(s.outputs), [], s.provider,
+                      label="KeepOnDevice") if s.output_copy else s for s in self.steps]
+        return Plan(steps, inputs=self.input_names, outputs=self.output_names,
+                    constants=self._constants, outer=self.outer_names,
+                    overridable=self._overridable)
 
     # -- running ------------------------------------------------------------------------------
 
@@ -157,6 +166,10 @@ class Plan:
         call.input_names = self.input_names
         call.output_names = self.output_names
         return call
+
+
+def _identity(value: Any) -> Any:
+    return value
 
 
 def _describe(value: Any) -> str:

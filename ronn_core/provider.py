@@ -27,6 +27,8 @@ class Step:
     provider: str
     kernel: KernelSpec | None = None
     label: str = ""
+    output_copy: bool = False    # the copy of a graph output back to the host (skipped when
+                                 # the caller asks for outputs on the device)
 
     @property
     def op_type(self) -> str:

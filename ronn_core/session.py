@@ -150,23 +150,42 @@ class Session:
 
     # -- running ------------------------------------------------------------------------------
 
-    def run(self, feeds: Mapping[str, Any],
-            output_names: Iterable[str] | None = None) -> dict[str, Any]:
-        """Run the model; return ``{output name: array}`` (all outputs unless named)."""
+    def run(self, feeds: Mapping[str, Any], output_names: Iterable[str] | None = None, *,
+            output_device: str = "cpu") -> dict[str, Any]:
+        """Run the model; return ``{output name: array}`` (all outputs unless named).
+
+        ``output_device`` (``"cuda"`` for the gpu provider) leaves the outputs that a device
+        provider computed on its device (like onnxruntime's IO binding); the others are numpy.
+        Inputs may be device arrays (``__cuda_array_interface__``) where a device provider
+        reads them.
+        """
         names = list(self.graph.outputs) if output_names is None else list(output_names)
         unknown = [n for n in names if n not in self._output_set]
         if unknown:
             raise UnknownOutputError(f"unknown output(s) {unknown}; the model's outputs are "
                                      f"{self.graph.outputs}")
+        plan = self.plan if output_device == "cpu" else self._device_plan(output_device)
         checked = self._validate(feeds)
         if not self._modules:
-            return self._run_checked(checked, names)
-        call = lambda f: self._run_checked(f, names)  # noqa: E731
+            return self._run_checked(checked, names, plan)
+        call = lambda f: self._run_checked(f, names, plan)  # noqa: E731
         for module in reversed(self._modules):
             call = (lambda m, nxt: (lambda f: m.run(f, nxt)))(module, call)
         return call(checked)
 
-    def _run_checked(self, feeds: dict[str, Any], names: list[str]) -> dict[str, Any]:
+    def _device_plan(self, device: str):
+        devices = {p.device for p in self._providers} - {"cpu"}
+        if device not in devices:
+            raise ConfigValueError(f"output_device={device!r}: expected 'cpu' or the device of "
+                                   f"one of this session's providers {sorted(devices)}")
+        plan = getattr(self, "_plan_on_device", None)
+        if plan is None:
+            plan = self._plan_on_device = self.plan.keeping_outputs_on_device()
+        return plan
+
+    def _run_checked(self, feeds: dict[str, Any], names: list[str],
+                     plan=None) -> dict[str, Any]:
+        plan = plan or self.plan
         hook = self.runtime.pm.hook if self._observe else None
         if hook:
             hook.ronn_run_started(session=self, feeds=feeds)
@@ -174,19 +193,20 @@ class Session:
         events = [] if self._profile is not None else None
         contexts = self._run_contexts
         if not contexts:
-            values = self.plan.run(feeds, names, profile=events)
+            values = plan.run(feeds, names, profile=events)
         elif len(contexts) == 1:
             with contexts[0]():
-                values = self.plan.run(feeds, names, profile=events)
+                values = plan.run(feeds, names, profile=events)
         else:
             with contextlib.ExitStack() as stack:
                 for ctx in contexts:
                     stack.enter_context(ctx())
-                values = self.plan.run(feeds, names, profile=events)
+                values = plan.run(feeds, names, profile=events)
         if events is not None:
             self._profile.add_run(events)
         outputs = {n: (v if isinstance(v, (np.ndarray, list, dict)) or v is None
-                       else np.asarray(v)) for n, v in zip(names, values)}
+                       or hasattr(v, "__cuda_array_interface__") else np.asarray(v))
+                   for n, v in zip(names, values)}
         if hook:
             hook.ronn_run_finished(session=self, outputs=outputs,
                                    seconds=time.perf_counter() - start)

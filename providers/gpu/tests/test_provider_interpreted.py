@@ -113,12 +113,11 @@ def test_cuda_graph_step_requires_static_shapes(session_of):
         session.run({"x": x[:, :3]})
 
 
-def test_device_runner_keeps_outputs_on_device(session_of):
-    from ronn_gpu.iobinding import bind
+def test_output_device_keeps_outputs_on_device(session_of):
     model = _chain_model()
     session = session_of(model, optimization_level="O1")
-    runner = bind(session)
-    labels = [s.label for s in runner.plan.steps]
+    labels = [s.label for s in session.plan.keeping_outputs_on_device().steps]
     assert "KeepOnDevice" in labels and labels.count("CopyToHost") == 1   # only the boundary
     x = np.random.default_rng(0).standard_normal((2, 8)).astype(np.float32)
-    np.testing.assert_allclose(runner.run({"x": x})["y"], _ort(model, {"x": x})[0], atol=1e-6)
+    np.testing.assert_allclose(session.run({"x": x}, output_device="cuda")["y"],
+                               _ort(model, {"x": x})[0], atol=1e-6)
