@@ -40,6 +40,12 @@ def graph_inputs(graph: Graph) -> tuple[list[ValueInfo], list[ValueInfo]]:
     return required, overridable
 
 
+def _kept_as_is(value: Any) -> bool:
+    """Whether a run returns this output as it is (arrays, sequences, maps, None, device arrays)."""
+    return (isinstance(value, (np.ndarray, list, dict)) or value is None
+            or hasattr(value, "__cuda_array_interface__"))
+
+
 class Session:
     """A model prepared for repeated runs on an ordered list of execution providers."""
 
@@ -159,11 +165,14 @@ class Session:
         Inputs may be device arrays (``__cuda_array_interface__``) where a device provider
         reads them.
         """
-        names = list(self.graph.outputs) if output_names is None else list(output_names)
-        unknown = [n for n in names if n not in self._output_set]
-        if unknown:
-            raise UnknownOutputError(f"unknown output(s) {unknown}; the model's outputs are "
-                                     f"{self.graph.outputs}")
+        if output_names is None:
+            names = list(self.graph.outputs)
+        else:
+            names = list(output_names)
+            unknown = [n for n in names if n not in self._output_set]
+            if unknown:
+                raise UnknownOutputError(f"unknown output(s) {unknown}; the model's outputs are "
+                                         f"{self.graph.outputs}")
         plan = self.plan if output_device == "cpu" else self._device_plan(output_device)
         checked = self._validate(feeds)
         if not self._modules:
@@ -204,8 +213,7 @@ class Session:
                 values = plan.run(feeds, names, profile=events)
         if events is not None:
             self._profile.add_run(events)
-        outputs = {n: (v if isinstance(v, (np.ndarray, list, dict)) or v is None
-                       or hasattr(v, "__cuda_array_interface__") else np.asarray(v))
+        outputs = {n: (v if type(v) is np.ndarray or _kept_as_is(v) else np.asarray(v))
                    for n, v in zip(names, values)}
         if hook:
             hook.ronn_run_finished(session=self, outputs=outputs,

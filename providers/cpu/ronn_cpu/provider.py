@@ -2,18 +2,41 @@
 
 from __future__ import annotations
 
+import contextlib
+import threading
+
 from ronn_core import ExecutionProvider
 
 _blas: list | None = None
 
 
 def _blas_controllers() -> list:
-    """threadpoolctl's controllers of the native pools loaded now (BLAS, OpenMP), found once."""
+    """(get, set) thread-count calls of the native pools loaded now (BLAS, OpenMP), found once:
+    raw C functions where they are exported (~0.1 us a call), else threadpoolctl's methods."""
     global _blas
     if _blas is None:
         from threadpoolctl import ThreadpoolController
-        _blas = list(ThreadpoolController().lib_controllers)
+        _blas = [_raw_calls(lib) for lib in ThreadpoolController().lib_controllers]
     return _blas
+
+
+def _raw_calls(lib) -> tuple:
+    """(get, set) of one pool as the library's own C functions where threadpoolctl knows them
+    (OpenBLAS, OpenMP), else threadpoolctl's methods."""
+    names = {"openblas": ("openblas_get_num_threads", "openblas_set_num_threads"),
+             "openmp": ("omp_get_max_threads", "omp_set_num_threads")}.get(
+        getattr(lib, "internal_api", None))
+    if names is not None:
+        try:
+            if lib.internal_api == "openblas":
+                get, set_ = (lib._get_symbol(n) for n in names)
+            else:
+                get, set_ = (getattr(lib.dynlib, n, None) for n in names)
+        except Exception:                    # pragma: no cover - another threadpoolctl
+            get = set_ = None
+        if get is not None and set_ is not None:
+            return get, set_
+    return lib.get_num_threads, lib.set_num_threads
 
 
 def _numba_threads():
@@ -31,7 +54,7 @@ def _numba_threads():
 
 class ThreadLimit:
     """Entered around one run: BLAS and numba use at most ``threads``; what was changed is put
-    back on exit. Checks before it sets, so a run whose limits already hold pays ~1 us (where
+    back on exit. Checks before it sets, so a run whose limits already hold pays ~0.5 us (where
     ``threadpoolctl.limit`` costs ~10 us). One object per run: concurrent runs never share it."""
 
     __slots__ = ("threads", "numba", "blas", "undo")
@@ -41,22 +64,59 @@ class ThreadLimit:
 
     def __enter__(self) -> "ThreadLimit":
         want = self.threads
-        for lib in self.blas:
-            old = lib.get_num_threads()
+        for get, set_ in self.blas:
+            old = get()
             if old is not None and old != want:
-                lib.set_num_threads(want)
-                self.undo.append((lib.set_num_threads, old))
+                set_(want)
+                self.undo.append((set_, old))
         get, set_, most = self.numba
         old, wanted = get(), min(want, most)
         if old != wanted:
             set_(wanted)
             self.undo.append((set_, old))
+        if self.undo:
+            _changes[0] += 1
         return self
 
     def __exit__(self, *exc) -> None:
         for set_, old in reversed(self.undo):
             set_(old)
+        if self.undo:
+            _changes[0] += 1
         self.undo.clear()
+
+
+_LIMITS_HOLD = contextlib.nullcontext()     # stateless: every run may share it
+# Checking the limits costs a C call per pool (~1 us each in a busy run loop), so a thread
+# where they held is trusted for the next RECHECK_EVERY runs unless a ThreadLimit has changed
+# a count since (``_changes``). A count changed outside RONN meanwhile (threadpoolctl,
+# numba.set_num_threads) is seen within those runs; results never depend on it.
+RECHECK_EVERY = 32
+_changes = [0]
+_verified = threading.local()     # .state: (threads, _changes seen, runs left) of this thread
+
+
+def _limit_factory(threads: int, numba_calls, blas: list):
+    """The session's run context: the shared do-nothing context while the limits hold, else
+    a ThreadLimit that sets and restores them."""
+    numba_get, _, most = numba_calls
+    numba_wanted = min(threads, most)
+
+    def limit():
+        seen = getattr(_verified, "state", None)
+        changes = _changes[0]
+        if seen is not None and seen[0] == threads and seen[1] == changes and seen[2] > 0:
+            _verified.state = (threads, changes, seen[2] - 1)
+            return _LIMITS_HOLD
+        for get, _ in blas:
+            old = get()
+            if old is not None and old != threads:
+                return ThreadLimit(threads, numba_calls, blas)
+        if numba_get() != numba_wanted:
+            return ThreadLimit(threads, numba_calls, blas)
+        _verified.state = (threads, changes, RECHECK_EVERY)
+        return _LIMITS_HOLD
+    return limit
 
 
 class CPUExecutionProvider(ExecutionProvider):
@@ -71,5 +131,4 @@ class CPUExecutionProvider(ExecutionProvider):
         """Limit BLAS and numba to the session's ``threads`` during a run."""
         if self.threads is None:
             return None
-        threads, numba_calls, blas = self.threads, _numba_threads(), _blas_controllers()
-        return lambda: ThreadLimit(threads, numba_calls, blas)
+        return _limit_factory(self.threads, _numba_threads(), _blas_controllers())

@@ -10,7 +10,7 @@ import ronn
 import ronn_opset_onnx.plugin
 from ronn_core import Runtime, hookimpl
 from ronn_cpu import CPUExecutionProvider
-from ronn_cpu.kernels import activations
+from ronn_cpu.kernels import activations, conv, gemm
 
 
 class ReferenceOnlyCPU:
@@ -70,9 +70,27 @@ def conv_cases(draw):
     return draw(st.integers(1, 2)), c, h, w, m, cg, kh, kw, attrs, draw(st.booleans()), seed
 
 
+def without_gather(check, *args):
+    """``check(*args)`` with the tiny-conv gather path off: im2col runs instead."""
+    saved = conv.GATHER_MAX_COLS
+    conv.GATHER_MAX_COLS = 0
+    try:
+        check(*args)
+    finally:
+        conv.GATHER_MAX_COLS = saved
+
+
 @settings(max_examples=60, deadline=None)
-@given(conv_cases())
-def test_fast_conv_matches_reference(case):
+@given(conv_cases(), st.booleans())
+def test_fast_conv_matches_reference(case, gather):
+    """Small cases take the gather path (gather_index) unless ``gather`` is off."""
+    if gather:
+        check_conv(case)
+    else:
+        without_gather(check_conv, case)
+
+
+def check_conv(case):
     n, c, h, w, m, cg, kh, kw, attrs, with_bias, seed = case
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((n, c, h, w)).astype(np.float32)
@@ -153,9 +171,17 @@ def test_fast_fused_conv_matches_the_passes_plugin_reference(activation, stride,
 @given(c=st.integers(1, 5), m=st.integers(1, 6), k=st.integers(1, 4), stride=st.integers(1, 3),
        dilation=st.integers(1, 2), pads=st.tuples(st.integers(0, 2), st.integers(0, 2)),
        length=st.integers(0, 20), auto_pad=st.sampled_from(["NOTSET", "SAME_UPPER", "VALID"]),
-       with_bias=st.booleans(), seed=st.integers(0, 999))
+       with_bias=st.booleans(), seed=st.integers(0, 999), gather=st.booleans())
 def test_fast_conv_1d_matches_reference(c, m, k, stride, dilation, pads, length, auto_pad,
-                                        with_bias, seed):
+                                        with_bias, seed, gather):
+    args = (c, m, k, stride, dilation, pads, length, auto_pad, with_bias, seed)
+    if gather:
+        check_conv_1d(*args)
+    else:
+        without_gather(check_conv_1d, *args)
+
+
+def check_conv_1d(c, m, k, stride, dilation, pads, length, auto_pad, with_bias, seed):
     rng = np.random.default_rng(seed)
     length += (k - 1) * dilation + 1
     x = rng.standard_normal((2, c, length)).astype(np.float32)
@@ -252,8 +278,18 @@ def gemm_cases(draw):
 
 
 @settings(max_examples=60, deadline=None)
-@given(gemm_cases())
-def test_fast_gemm_matches_reference(case):
+@given(gemm_cases(), st.booleans())
+def test_fast_gemm_matches_reference(case, small):
+    """Tiny cases take small_gemm unless ``small`` is off (then BLAS and the epilogue run)."""
+    saved = gemm.SMALL_MACS
+    gemm.SMALL_MACS = saved if small else 0
+    try:
+        check_gemm(case)
+    finally:
+        gemm.SMALL_MACS = saved
+
+
+def check_gemm(case):
     m, k, n, trans_a, trans_b, c_shape, alpha, beta, seed = case
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((k, m) if trans_a else (m, k)).astype(np.float32)

@@ -10,15 +10,19 @@ import threading
 import numpy as np
 
 from ronn_core import kernel
-from ronn_cpu.kernels.activations import (NONE, bias_activation, epilogue_args, fused_params,
-                                          no_bias)
-from ronn_cpu.kernels.blas import SMALL_GEMM_MACS, matmul_into
-from ronn_cpu.kernels.conv_loops import depthwise, im2col
+from ronn_cpu.kernels.activations import (NONE, _bias_activation_serial, bias_activation,
+                                          epilogue_args, fused_params, no_bias)
+from ronn_cpu.kernels.blas import OPENBLAS_SERIAL_MACS, SMALL_GEMM_MACS, matmul_into
+from ronn_cpu.kernels.conv_loops import depthwise, gather_columns, im2col
 from ronn_cpu.kernels import winograd
 from ronn_opset_onnx.ops.conv import window_geometry   # ONNX's rule, defined once
 
 _scratch = threading.local()
 WINOGRAD = True     # 3x3 stride-1 convolutions through Winograd F(2x2, 3x3) (see winograd.py)
+# im2col matrices up to this many elements, in products OpenBLAS runs on one thread anyway, are
+# gathered through a precomputed index instead (see gather_index): for the tiny inputs of
+# streaming models, im2col's loop and the separate bias pass cost more than the work.
+GATHER_MAX_COLS = 1 << 14
 
 
 def scratch(size: int, dtype) -> np.ndarray:
@@ -52,6 +56,22 @@ def _as_2d(a: dict, w: np.ndarray):
              "dilations": two("dilations", 1),
              "pads": [0, pads[0], 0, pads[1]] if pads else None}
     return {**a, **attrs}, w[:, :, None, :]
+
+
+PAD, ONE = -1, -2      # gather indices that read 0 (padding) and 1 (the bias row)
+
+
+def gather_index(c: int, h: int, w: int, kh: int, kw: int, sh: int, sw: int, dh: int, dw: int,
+                 pt: int, pl: int, oh: int, ow: int) -> np.ndarray:
+    """im2col as indices into ``x.ravel()``, shape (c*kh*kw + 1, oh*ow): padding is ``PAD``
+    and the last row, all ``ONE``, multiplies the bias column of the gather weights."""
+    ci, i, j = np.meshgrid(np.arange(c), np.arange(kh), np.arange(kw), indexing="ij")
+    y, x = np.meshgrid(np.arange(oh), np.arange(ow), indexing="ij")
+    iy = y.reshape(1, -1) * sh - pt + i.reshape(-1, 1) * dh
+    ix = x.reshape(1, -1) * sw - pl + j.reshape(-1, 1) * dw
+    inside = (iy >= 0) & (iy < h) & (ix >= 0) & (ix < w)
+    index = np.where(inside, ci.reshape(-1, 1) * h * w + iy * w + ix, PAD)
+    return np.vstack([index, np.full((1, oh * ow), ONE)]).astype(np.int64)
 
 
 def build_conv(build, *, activation, alpha, beta):
@@ -88,21 +108,35 @@ def build_conv(build, *, activation, alpha, beta):
     # Winograd's 16 small GEMMs run on one BLAS thread each (see blas.py): with more threads
     # it only pays where each of them is large enough to be threaded as im2col's one GEMM is.
     single_thread = build.threads == 1
-    geometry: dict[tuple, tuple] = {}   # input spatial shape -> pads and output size
+    # the gather path: weights with the bias as one more column (cols' last row is all ones)
+    empty = no_bias(w.dtype)
+    gather_w = None if depth or group != 1 else np.ascontiguousarray(
+        np.hstack([packed[0], (b if bias is not None else np.zeros(m, w.dtype)).reshape(m, 1)]))
+    # input spatial shape -> (pads, output size, 1x1 direct, gather index or None)
+    geometry: dict[tuple, tuple] = {}
 
     def run(x, _w=None, _b=None):
         if x.ndim != (3 if one_d else 4) or x.dtype != w.dtype or x.shape[1] != cg * group:
             raise ValueError(f"fast Conv expects a {3 if one_d else 4}-D {w.dtype} input with "
                              f"{cg * group} channels, got {x.dtype}{list(x.shape)}")
+        geo = geometry.get(x.shape[2:])
+        if geo is not None and geo[5] is not None:      # tiny: the gather path
+            out = _gather_conv(x, geo[5], geo[5].shape, gather_w, (m, geo[2] * geo[3]), code,
+                               alpha, beta, empty)
+            return out if one_d else out.reshape(x.shape[0], m, geo[2], geo[3])
         x4 = x[:, :, None, :] if one_d else x
         n, c, h, wd = x4.shape
-        geo = geometry.get((h, wd))
         if geo is None:
             (pt, pl), (pb, pr), (oh, ow) = window_geometry((h, wd), kernel_shape, strides,
                                                            dilations, pads, auto_pad)
             direct = kh == kw == 1 and sh == sw == 1 and not (pt or pl or pb or pr)
-            geo = geometry[(h, wd)] = (pt, pl, oh, ow, direct)
-        pt, pl, oh, ow, direct = geo
+            index = gather_index(c, h, wd, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow) if (
+                gather_w is not None and wino is None and (kk + 1) * oh * ow <= GATHER_MAX_COLS
+                and m * (kk + 1) * oh * ow < OPENBLAS_SERIAL_MACS) else None
+            geo = geometry[x.shape[2:]] = (pt, pl, oh, ow, direct, index)
+            if index is not None:
+                return run(x)
+        pt, pl, oh, ow, direct, _ = geo
         out = np.empty((n, m, oh, ow), x.dtype)
         if not x4.flags.c_contiguous:
             x4 = np.ascontiguousarray(x4)
@@ -132,6 +166,21 @@ def build_conv(build, *, activation, alpha, beta):
         return out.reshape(n, m, ow) if one_d else out
 
     return run
+
+
+def _gather_conv(x, index, cols_shape, weights, out_shape, code, alpha, beta, empty):
+    """Conv of a small ``x`` (N, C, ...) as ``weights @ gather(x, index)``, the bias inside the
+    product, then the activation: one numba call, one matmul, one epilogue. Returns
+    (N, M, P): the caller shapes it."""
+    n = x.shape[0]
+    out = np.empty((n,) + out_shape, x.dtype)
+    if n:
+        cols = np.empty((n,) + cols_shape, x.dtype)
+        gather_columns(x.reshape(n, -1), index, cols)
+        np.matmul(weights, cols, out=out)
+        if code != NONE:           # small: the serial loop, over one flat row
+            _bias_activation_serial(out.reshape(1, -1), empty, False, code, alpha, beta)
+    return out
 
 
 @kernel("FusedConv", domain="com.ronn", since=1, provider="cpu", factory=True)

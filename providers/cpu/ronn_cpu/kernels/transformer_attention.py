@@ -9,6 +9,8 @@ the heads afterwards costs no copy. Softmax (ai.onnx) uses the same row loop.
 
 from __future__ import annotations
 
+import math
+
 import numba
 import numpy as np
 from numba import prange
@@ -193,7 +195,7 @@ def _softmax(build):
         if not flatten and ax != x.ndim - 1:
             return reference(x)
         y = np.array(x, order="C", copy=True)
-        softmax_rows(y.reshape(int(np.prod(x.shape[:ax])), -1))
+        softmax_rows(y.reshape(math.prod(x.shape[:ax]), -1))   # np.prod: ~4 us
         return y
 
     return run
