@@ -20,6 +20,7 @@ import numpy as np
 import wasmtime
 
 from ronn_core.errors import ProviderError
+from ronn_wasm.fastcall import bind
 from ronn_wasm.kernels import module_bytes, module_digest
 
 PAGE = 65536
@@ -107,7 +108,7 @@ class _Worker:
     def __init__(self, memory: wasmtime.SharedMemory):
         self.store = wasmtime.Store(engine())
         instance = wasmtime.Instance(self.store, kernel_module(), [memory])
-        self.gemm = instance.exports(self.store)["gemm"]
+        self.gemm = bind(self.store, instance.exports(self.store)["gemm"])
         self.jobs: queue.SimpleQueue = queue.SimpleQueue()
         self.done: queue.SimpleQueue = queue.SimpleQueue()
         threading.Thread(target=self._loop, daemon=True, name="ronn-wasm-gemm").start()
@@ -118,7 +119,7 @@ class _Worker:
             if args is None:
                 return
             try:
-                self.gemm(self.store, *args)
+                self.gemm(*args)
                 self.done.put(None)
             except BaseException as exc:    # handed back to the caller
                 self.done.put(exc)
@@ -136,7 +137,8 @@ class Arena:
             wasmtime.Limits(16, 65536), shared=True))
         self.instance = wasmtime.Instance(self.store, kernel_module(), [self.shared])
         exports = self.instance.exports(self.store)
-        self.funcs = {name: exports[name] for name in (e.name for e in kernel_module().exports)}
+        self.funcs = {e.name: bind(self.store, exports[e.name])
+                      for e in kernel_module().exports if isinstance(e.type, wasmtime.FuncType)}
         self.base = ctypes.addressof(self.shared.data_ptr().contents)
         self.size = self.shared.data_len()
         self.top = FIRST_BLOCK          # below: null (0), unused
@@ -215,20 +217,23 @@ class Arena:
 
     def gemm(self, a: int, b: int, c: int, bias: int, m: int, n: int, k: int, lda: int,
              ldb: int, ldc: int, bmode: int, act: int, alpha: float, batch: int = 1,
-             sa: int = 0, sb: int = 0, sc: int = 0) -> None:
+             sa: int = 0, sb: int = 0, sc: int = 0, apre: int = 0, res: int = 0) -> None:
         """C = act(alpha A @ B + bias) on offsets; the columns split over two threads when a
-        worker exists and the product is big enough."""
+        worker exists and the product is big enough. ``apre``: offset of A prepacked by
+        ``wat_gemm.pack_a`` (0: A is packed while it runs); ``res``: offset of a residual
+        laid out like C, added before the activation (0: none)."""
         args = (m, n, k, lda, ldb, ldc, bmode, act, float(alpha), batch, sa, sb, sc)
         if (self._worker is None or self.trace is not None or n < 32
                 or m * n * k * batch < 1 << 20):
-            self.call("gemm", a, b, c, bias, *args, self.gemm_scratch(m))
+            self.call("gemm", a, b, c, bias, *args, self.gemm_scratch(m), apre, res)
             return
         n1 = (n // 2 + 7) // 8 * 8
         self._worker.jobs.put((a, b + 4 * n1, c + 4 * n1, bias + 4 * n1 if bmode == 2 else bias,
                                m, n - n1, k, lda, ldb, ldc, bmode, act, float(alpha), batch, sa,
-                               sb, sc, self.gemm_scratch(m, 1)))
+                               sb, sc, self.gemm_scratch(m, 1), apre,
+                               res + 4 * n1 if res else 0))
         try:
-            self.call("gemm", a, b, c, bias, m, n1, *args[2:], self.gemm_scratch(m))
+            self.call("gemm", a, b, c, bias, m, n1, *args[2:], self.gemm_scratch(m), apre, res)
         finally:
             failure = self._worker.done.get()
         if failure is not None:
@@ -255,6 +260,6 @@ class Arena:
         if self.trace is not None:
             self.trace.append([name, *[float(a) if isinstance(a, float) else int(a) for a in args]])
         try:
-            self.funcs[name](self.store, *args)
+            self.funcs[name](*args)
         except wasmtime.Trap as exc:     # a bug in a kernel or its driver, never user data
             raise ProviderError(f"wasm kernel {name} trapped: {exc}") from exc

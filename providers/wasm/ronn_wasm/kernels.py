@@ -8,6 +8,8 @@ import hashlib
 from ronn_wasm.wat_gemm import gemm_module_text
 from ronn_wasm.wat_math import BINARY, EXP4, UNARY, binary_func, unary_func
 from ronn_wasm.wat_nn import NN_FUNCS
+from ronn_wasm.wat_winograd import WINOGRAD_FUNCS
+from ronn_wasm.wat_winograd4 import WINOGRAD4_FUNCS
 
 
 def module_text(relaxed: bool = False, shared: bool = False) -> str:
@@ -22,7 +24,7 @@ def module_text(relaxed: bool = False, shared: bool = False) -> str:
     parts += [unary_func(name, expr) for name, expr in UNARY.items()]
     parts += [binary_func(name, instr, mode) for name, instr in BINARY.items()
               for mode in ("vv", "vs", "sv")]
-    parts += NN_FUNCS
+    parts += NN_FUNCS + WINOGRAD_FUNCS + WINOGRAD4_FUNCS
     parts.append(gemm_module_text(fma=relaxed))
     parts.append(")")
     return "\n".join(parts)

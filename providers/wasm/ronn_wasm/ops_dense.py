@@ -6,6 +6,8 @@ from __future__ import annotations
 import numpy as np
 
 from ronn_core.kernel_spec import kernel
+from ronn_wasm import ops_winograd as winograd
+from ronn_wasm.wat_gemm import pack_a
 from ronn_wasm.ops_elementwise import arena_of, binary, guarded, host, unary
 
 ACT_RELU = 1
@@ -177,7 +179,10 @@ def conv_geometry(x_shape, w_shape, attrs):
     return kh, kw, sh, sw, dh, dw, pt, pl, oh, ow
 
 
-def conv2d(arena, x, w, b, attrs, act=0, post=None):
+def conv2d(arena, x, w, b, attrs, act=0, post=None, apre=None, res=None):
+    """2-D conv as im2col + GEMM per image and group; ``apre``: the weights prepacked per group
+    by ``wat_gemm.pack_a`` (an arena array), or None; ``res``: an arena array shaped like the
+    output, added before the activation (a residual join), or None."""
     x, w = arena.adopt(x), arena.adopt(w)
     b = arena.adopt(b) if b is not None else None
     n_, c, h, wd = x.shape
@@ -204,7 +209,11 @@ def conv2d(arena, x, w, b, attrs, act=0, post=None):
                 bptr = arena.ptr(cols)
             arena.gemm(wp + 4 * g * mg * k, bptr, yp + 4 * (i * m + g * mg) * cols_n,
                        bp + 4 * g * mg if b is not None else 0, mg, cols_n, k, k, cols_n,
-                       cols_n, 1 if b is not None else 0, act, 1.0)
+                       cols_n, 1 if b is not None else 0, act, 1.0,
+                       apre=arena.ptr(apre) + 4 * g * k * (mg // 4 * 4) if apre is not None
+                       else 0,
+                       res=arena.ptr(res) + 4 * (i * m + g * mg) * cols_n if res is not None
+                       else 0)
     return _post(arena, y, post)
 
 
@@ -218,12 +227,45 @@ def conv_factory(build):
     attrs, slow = dict(build.attributes), host(build)
     arena = arena_of(build)
     attrs.pop("ctx", None)
+    w_const = (build.constants + [None, None])[1]
+    u = None            # Winograd-transformed weights, when the conv qualifies
+    if (isinstance(w_const, np.ndarray) and w_const.ndim == 4 and w_const.dtype == np.float32
+            and winograd.usable(w_const.shape, attrs, conv_geometry((1, 1, 8, 8), w_const.shape,
+                                                                    attrs))):
+        out_type = (build.output_types or [None])[0]
+        width = out_type.shape[-1] if getattr(out_type, "shape", None) else None
+        u = winograd.prepare(arena, w_const, winograd.variant_for(width))
+    packed = None       # the weights prepacked for the GEMM (im2col path)
+    if isinstance(w_const, np.ndarray) and w_const.ndim == 4 and w_const.dtype == np.float32:
+        group = int(attrs.get("group", 1))
+        packed = arena.adopt(pack_a(w_const.reshape(group, w_const.shape[0] // group, -1)),
+                             "input")
 
     def run(x, w, b=None):
         if x.ndim != 4 or w.ndim != 4:
             return slow(x, w, b)
-        return conv2d(arena, x, w, b, attrs, act, post)
-    return guarded(build, run)
+        if u is not None and x.dtype == np.float32 and x.shape[1] == w.shape[1]:
+            geo = conv_geometry(x.shape, w.shape, attrs)
+            pads = (geo[6], geo[7], geo[8] - x.shape[2] - geo[6] + 2,
+                    geo[9] - x.shape[3] - geo[7] + 2)
+            if min(pads) >= 0:
+                y = winograd.conv(arena, arena.adopt(x), u,
+                                  arena.adopt(b) if b is not None else None, pads, act)
+                return _post(arena, y, post)
+        return conv2d(arena, x, w, b, attrs, act, post, packed)
+
+    def with_residual(x, w, b, res):
+        """relu(conv(x) + res), the residual add in the GEMM's epilogue where it can be."""
+        if (post is None and act == 0 and u is None and x.ndim == 4 and w.ndim == 4
+                and x.dtype == w.dtype == res.dtype == np.float32 and arena.owns(res)
+                and res.shape == (x.shape[0], w.shape[0]) + conv_geometry(x.shape, w.shape,
+                                                                         attrs)[8:]):
+            return conv2d(arena, x, w, b, attrs, ACT_RELU, None, packed, res)
+        return None
+
+    fused = guarded(build, run)
+    fused.with_residual = with_residual
+    return fused
 
 
 # -- Attention (com.ronn) ---------------------------------------------------------------------

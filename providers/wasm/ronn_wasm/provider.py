@@ -40,17 +40,30 @@ class WasmExecutionProvider(ExecutionProvider):
         return None
 
     def compile(self, nodes, ctx):
-        """One step per node, except Add/Sum -> Relu pairs, which run as one add_relu call."""
-        from ronn_wasm.fusion import add_relu_pairs, add_relu_step
+        """One step per node, except Add/Sum -> Relu pairs, which run as one add_relu call, with
+        the conv that feeds the Add when there is one (see ``fusion``)."""
+        from ronn_wasm.fusion import (add_relu_pairs, add_relu_step, conv_add_relu_step,
+                                      conv_feeding)
         pairs = add_relu_pairs(nodes, ctx.graph)
-        relus = {id(relu) for relu in pairs.values()}
+        skip = {id(relu) for relu in pairs.values()}
+        convs = {}            # id(add) -> (conv, index): that conv runs inside the add's step
+        for node in nodes:
+            found = conv_feeding(node, nodes, ctx.graph, skip) if id(node) in pairs else None
+            if found is not None:
+                convs[id(node)] = found
+                skip.add(id(found[0]))
         steps = []
         for node in nodes:
-            if id(node) in relus:
+            if id(node) in skip:
                 continue
             relu = pairs.get(id(node))
-            steps.append(add_relu_step(self, node, relu, ctx) if relu is not None
-                         else self.compile_node(node, ctx))
+            if id(node) in convs:
+                conv, index = convs[id(node)]
+                steps.append(conv_add_relu_step(self, conv, index, node, relu, ctx))
+            elif relu is not None:
+                steps.append(add_relu_step(self, node, relu, ctx))
+            else:
+                steps.append(self.compile_node(node, ctx))
         return steps
 
     def run_context(self):

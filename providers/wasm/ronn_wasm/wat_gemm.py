@@ -1,9 +1,11 @@
-"""WAT generator for the blocked SIMD128 GEMM: C = act(alpha * A @ B + bias), batched.
+"""WAT generator for the blocked SIMD128 GEMM: C = act(alpha * A @ B + bias + R), batched
+(R: an optional residual laid out like C, added in the epilogue).
 
 Micro-tiles of 4 or 1 rows by 8, 4 or 1 columns keep their accumulators in registers; the K
 dimension is split into blocks of ``KC``. Per K block, A's rows are packed 4 at a time as
 [k][4] (one load per k, lanes splatted by shuffles) and per 8-column panel B is packed as [k][8]
-so the panel stays in L1 while every row block streams past it. (Measured on this design:
+so the panel stays in L1 while every row block streams past it. Constant A (conv weights)
+can come prepacked (``apre``, see ``pack_a``): then no block of A is packed at run time. (Measured on this design:
 broadcast loads instead of shuffles, 12-wide tiles and unrolling K were all slower.)
 """
 
@@ -69,6 +71,8 @@ def _tile(mr: int, nv: int, fma: bool) -> str:
     col_bias = "".join(f"(local.set {acc[r][v]} ({add} (local.get {acc[r][v]}) "
                        f"({load} offset={16 * v} (local.get $bcol))))"
                        for r in range(mr) for v in cols)
+    residual = "".join(f"(local.set {acc[r][v]} ({add} (local.get {acc[r][v]}) "
+                       f"({load} {at('$pr', r, v, '$ldc')})))" for r in range(mr) for v in cols)
     relu = "".join(f"(local.set {acc[r][v]} ({mx} (local.get {acc[r][v]}) {zero}))"
                    for r in range(mr) for v in cols)
     stores = "".join(f"({store} {at('$pc', r, v, '$ldc')} (local.get {acc[r][v]}))"
@@ -77,6 +81,7 @@ def _tile(mr: int, nv: int, fma: bool) -> str:
   (func $t{mr}x{nv} (param $pa i32) (param $pb i32) (param $pc i32) (param $kc i32)
     (param $lda i32) (param $ldb i32) (param $ldc i32) (param $first i32) (param $last i32)
     (param $brow i32) (param $bcol i32) (param $bmode i32) (param $act i32) (param $alpha f32)
+    (param $pr i32)
     {locals_}
     (if (i32.eqz (local.get $first)) (then {load_c}))
     {rows}
@@ -90,6 +95,7 @@ def _tile(mr: int, nv: int, fma: bool) -> str:
       {epi}
       (if (i32.eq (local.get $bmode) (i32.const 1)) (then {row_bias}))
       (if (i32.eq (local.get $bmode) (i32.const 2)) (then {col_bias}))
+      (if (local.get $pr) (then {residual}))
       (if (i32.eq (local.get $act) (i32.const 1)) (then {relu}))))
     {stores})"""
 
@@ -152,7 +158,9 @@ def _rows(nv: int, width: int) -> str:
                 f"(local.get $first) (local.get $last) "
                 f"(i32.add (local.get $bias) (i32.shl (local.get $i) (i32.const 2))) "
                 f"(i32.add (local.get $bias) (i32.shl (local.get $j) (i32.const 2))) "
-                f"(local.get $bmode) (local.get $act) (local.get $alpha))")
+                f"(local.get $bmode) (local.get $act) (local.get $alpha) "
+                f"(select (i32.add (i32.add (local.get $R) (i32.mul (local.get $i) (local.get $ldc))) "
+                f"(i32.shl (local.get $j) (i32.const 2))) (i32.const 0) (local.get $R)))")
     loops = "".join(f"""
         (block $r{mr}e (loop $r{mr} (br_if $r{mr}e (i32.gt_s (i32.add (local.get $i) (i32.const {mr})) (local.get $iend)))
           {call(mr)} (local.set $i (i32.add (local.get $i) (i32.const {mr}))) (br $r{mr})))"""
@@ -170,9 +178,10 @@ def gemm_module_text(fma: bool = False) -> str:
     (param $M i32) (param $N i32) (param $K i32) (param $lda i32) (param $ldb i32) (param $ldc i32)
     (param $bmode i32) (param $act i32) (param $alpha f32)
     (param $batch i32) (param $sa i32) (param $sb i32) (param $sc i32) (param $scratch i32)
-    (local $apack i32) (local $ib i32) (local $pa i32) (local $bi i32) (local $k0 i32) (local $kc i32) (local $first i32) (local $last i32)
+    (param $apre i32) (param $R i32)
+    (local $apack i32) (local $m4 i32) (local $ib i32) (local $pa i32) (local $bi i32) (local $k0 i32) (local $kc i32) (local $first i32) (local $last i32)
     (local $i i32) (local $j i32) (local $i0 i32) (local $iend i32) (local $src i32) (local $dst i32) (local $kk i32)
-    (local.set $apack (i32.add (local.get $scratch) (i32.const {PANEL_BYTES})))
+    (local.set $m4 (i32.and (local.get $M) (i32.const -4)))
     (local.set $lda (i32.shl (local.get $lda) (i32.const 2)))
     (local.set $ldb (i32.shl (local.get $ldb) (i32.const 2)))
     (local.set $ldc (i32.shl (local.get $ldc) (i32.const 2)))
@@ -187,7 +196,12 @@ def gemm_module_text(fma: bool = False) -> str:
         (block $me (loop $ml (br_if $me (i32.ge_s (local.get $i0) (local.get $M)))
         (local.set $iend (i32.add (local.get $i0) (i32.const {MC})))
         (if (i32.gt_s (local.get $iend) (local.get $M)) (then (local.set $iend (local.get $M))))
-        {_pack_a()}
+        (if (local.get $apre)
+          (then (local.set $apack (i32.add (local.get $apre) (i32.shl (i32.add
+                  (i32.mul (local.get $k0) (local.get $m4)) (i32.mul (local.get $i0) (local.get $kc)))
+                  (i32.const 2)))))
+          (else (local.set $apack (i32.add (local.get $scratch) (i32.const {PANEL_BYTES})))
+                {_pack_a()}))
         (local.set $j (i32.const 0))
         (block $j8e (loop $j8 (br_if $j8e (i32.gt_s (i32.add (local.get $j) (i32.const 8)) (local.get $N)))
           {_rows(2, 8)} (br $j8)))
@@ -200,5 +214,25 @@ def gemm_module_text(fma: bool = False) -> str:
       (local.set $A (i32.add (local.get $A) (i32.shl (local.get $sa) (i32.const 2))))
       (local.set $B (i32.add (local.get $B) (i32.shl (local.get $sb) (i32.const 2))))
       (local.set $C (i32.add (local.get $C) (i32.shl (local.get $sc) (i32.const 2))))
+      (if (local.get $R) (then (local.set $R (i32.add (local.get $R) (i32.shl (local.get $sc) (i32.const 2))))))
+      (if (local.get $apre) (then (local.set $apre (i32.add (local.get $apre)
+            (i32.shl (i32.mul (local.get $K) (local.get $m4)) (i32.const 2))))))
       (local.set $bi (i32.add (local.get $bi) (i32.const 1)))
       (br $bl))))"""
+
+
+
+def pack_a(a):
+    """Constant A ([batch,] M, K) in the layout the GEMM packs it into (``apre``): per batch
+    item, per K block of ``KC``, the whole 4-row blocks as [block][k][4]; rows past the last
+    whole block are read from A itself."""
+    import numpy as np
+    a = np.asarray(a, dtype=np.float32)
+    a = a.reshape((-1,) + a.shape[-2:])
+    m4 = a.shape[1] // 4 * 4
+    parts = []
+    for item in a:
+        for k0 in range(0, item.shape[1], KC):
+            block = item[:m4, k0:k0 + KC]
+            parts.append(block.reshape(m4 // 4, 4, block.shape[1]).transpose(0, 2, 1).ravel())
+    return np.ascontiguousarray(np.concatenate(parts) if parts else np.zeros(0, np.float32))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ronn_wasm.wat_math import f4
+from ronn_wasm.wat_winograd import EVEN, ODD, _for
 
 
 def _loop(var: str, limit: str, body: str, step: int = 1) -> str:
@@ -51,13 +52,42 @@ IM2COL = """
                 (block $ze (loop $zl (br_if $ze (i32.ge_s (local.get $ow) (local.get $OW)))
                   (f32.store (i32.add (local.get $col) (i32.shl (local.get $ow) (i32.const 2))) (f32.const 0))
                   (local.set $ow (i32.add (local.get $ow) (i32.const 1))) (br $zl))))
-              (else """ + _loop("$ow", "(local.get $OW)", """
+              (else (if (i32.eq (local.get $sw) (i32.const 2))
+               (then   ;; stride 2: valid columns lo..hi, 4 at a time from the even lanes of 8
+                (local.set $lo (i32.const 0))
+                (if (i32.lt_s (local.get $off) (i32.const 0))
+                  (then (local.set $lo (i32.shr_s (i32.sub (i32.const 1) (local.get $off)) (i32.const 1)))))
+                (local.set $hi (i32.const 0))
+                (if (i32.ge_s (i32.sub (i32.sub (local.get $W) (i32.const 1)) (local.get $off)) (i32.const 0))
+                  (then (local.set $hi (i32.add (i32.shr_s (i32.sub (i32.sub (local.get $W) (i32.const 1))
+                                                                    (local.get $off)) (i32.const 1)) (i32.const 1)))))
+                (if (i32.gt_s (local.get $hi) (local.get $OW)) (then (local.set $hi (local.get $OW))))
+                (if (i32.gt_s (local.get $lo) (local.get $OW)) (then (local.set $lo (local.get $OW))))
+                (if (i32.lt_s (local.get $hi) (local.get $lo)) (then (local.set $hi (local.get $lo))))
+                """ + _loop("$ow", "(local.get $lo)", """
+                (f32.store (i32.add (local.get $col) (i32.shl (local.get $ow) (i32.const 2))) (f32.const 0))""") + """
+                (local.set $ow (local.get $lo))
+                (block $v2e (loop $v2l (br_if $v2e (i32.gt_s (i32.add (local.get $ow) (i32.const 4)) (local.get $hi)))
+                  (local.set $s (i32.add (local.get $row) (i32.shl (i32.add (i32.shl (local.get $ow) (i32.const 1))
+                                                                            (local.get $off)) (i32.const 2))))
+                  (v128.store (i32.add (local.get $col) (i32.shl (local.get $ow) (i32.const 2)))
+                    (i8x16.shuffle """ + EVEN + """ (v128.load (local.get $s)) (v128.load offset=16 (local.get $s))))
+                  (local.set $ow (i32.add (local.get $ow) (i32.const 4))) (br $v2l)))
+                (block $t2e (loop $t2l (br_if $t2e (i32.ge_s (local.get $ow) (local.get $hi)))
+                  (f32.store (i32.add (local.get $col) (i32.shl (local.get $ow) (i32.const 2)))
+                    (f32.load (i32.add (local.get $row) (i32.shl (i32.add (i32.shl (local.get $ow) (i32.const 1))
+                                                                          (local.get $off)) (i32.const 2)))))
+                  (local.set $ow (i32.add (local.get $ow) (i32.const 1))) (br $t2l)))
+                (block $z2e (loop $z2l (br_if $z2e (i32.ge_s (local.get $ow) (local.get $OW)))
+                  (f32.store (i32.add (local.get $col) (i32.shl (local.get $ow) (i32.const 2))) (f32.const 0))
+                  (local.set $ow (i32.add (local.get $ow) (i32.const 1))) (br $z2l))))
+               (else """ + _loop("$ow", "(local.get $OW)", """
                 (local.set $iw (i32.add (i32.mul (local.get $ow) (local.get $sw)) (local.get $off)))
                 (f32.store (i32.add (local.get $col) (i32.shl (local.get $ow) (i32.const 2)))
                   (if (result f32) (i32.and (i32.ge_s (local.get $iw) (i32.const 0))
                                             (i32.lt_s (local.get $iw) (local.get $W)))
                     (then (f32.load (i32.add (local.get $row) (i32.shl (local.get $iw) (i32.const 2)))))
-                    (else (f32.const 0))))""") + """))))
+                    (else (f32.const 0))))""") + """))))))
         (local.set $col (i32.add (local.get $col) (i32.shl (local.get $OW) (i32.const 2))))""")))) + ")"
 
 
@@ -204,4 +234,52 @@ COPY2D = """
       (local.set $src (i32.add (local.get $src) (local.get $sstride)))
       (local.set $dst (i32.add (local.get $dst) (local.get $dstride)))""") + ")"
 
-NN_FUNCS = [IM2COL, MAXPOOL, AVGPOOL, SOFTMAX, LAYERNORM, GAP, _strided(4), _strided(8), COPY2D]
+# MaxPool 3x3 stride 2 (the ResNet stem), 4 outputs per f32x4: per output row, the max of the
+# (up to) 3 input rows goes into a -inf padded row of tmp ($wb floats), then the even/odd lanes
+# of that row give the 3 taps of 4 outputs. Rows may overshoot by 3 floats (rewritten later).
+_VMAX_ROW = """
+      (local.set $ih (i32.add (i32.sub (i32.shl (local.get $oh) (i32.const 1)) (local.get $pt)) (local.get $r)))
+      (if (i32.and (i32.ge_s (local.get $ih) (i32.const 0)) (i32.lt_s (local.get $ih) (local.get $H))) (then
+        (local.set $src (i32.add (local.get $plane) (i32.shl (i32.mul (local.get $ih) (local.get $W)) (i32.const 2))))
+        (local.set $dst (i32.add (local.get $tmp) (i32.shl (local.get $pl) (i32.const 2))))
+        (local.set $i (i32.const 0))
+        (block $ve (loop $vl (br_if $ve (i32.gt_s (i32.add (local.get $i) (i32.const 4)) (local.get $W)))
+          (v128.store (local.get $dst) (f32x4.max (v128.load (local.get $dst)) (v128.load (local.get $src))))
+          (local.set $dst (i32.add (local.get $dst) (i32.const 16)))
+          (local.set $src (i32.add (local.get $src) (i32.const 16)))
+          (local.set $i (i32.add (local.get $i) (i32.const 4))) (br $vl)))
+        (block $se (loop $sl (br_if $se (i32.ge_s (local.get $i) (local.get $W)))
+          (f32.store (local.get $dst) (f32.max (f32.load (local.get $dst)) (f32.load (local.get $src))))
+          (local.set $dst (i32.add (local.get $dst) (i32.const 4)))
+          (local.set $src (i32.add (local.get $src) (i32.const 4)))
+          (local.set $i (i32.add (local.get $i) (i32.const 1))) (br $sl)))))"""
+
+_HMAX = f"""
+        (local.set $p (i32.add (local.get $tmp) (i32.shl (local.get $q) (i32.const 3))))
+        (local.set $a (v128.load (local.get $p))) (local.set $b (v128.load offset=16 (local.get $p)))
+        (local.set $c (f32x4.max (i8x16.shuffle {EVEN} (local.get $a) (local.get $b))
+                                 (i8x16.shuffle {ODD} (local.get $a) (local.get $b))))
+        (local.set $a (v128.load offset=8 (local.get $p))) (local.set $b (v128.load offset=24 (local.get $p)))
+        (v128.store (i32.add (local.get $out) (i32.shl (local.get $q) (i32.const 2)))
+          (f32x4.max (local.get $c) (i8x16.shuffle {EVEN} (local.get $a) (local.get $b))))"""
+
+_POOL_ROW = (_for("$i", "(local.get $wb)", "(v128.store (i32.add (local.get $tmp) (i32.shl (local.get $i) "
+                  "(i32.const 2))) (local.get $ninf))", "(i32.const 4)")
+             + _for("$r", "(i32.const 3)", _VMAX_ROW)
+             + """(local.set $out (i32.add (local.get $y) (i32.shl (i32.mul (i32.add (i32.mul (local.get $pp)
+                   (local.get $OH)) (local.get $oh)) (local.get $OW)) (i32.const 2))))"""
+             + _for("$q", "(local.get $OW)", _HMAX, "(i32.const 4)"))
+
+MAXPOOL3S2 = f"""
+  (func (export "maxpool3s2") (param $x i32) (param $y i32) (param $tmp i32) (param $P i32)
+    (param $H i32) (param $W i32) (param $pt i32) (param $pl i32) (param $OH i32) (param $OW i32)
+    (param $wb i32)
+    (local $pp i32) (local $oh i32) (local $r i32) (local $i i32) (local $q i32) (local $ih i32)
+    (local $plane i32) (local $src i32) (local $dst i32) (local $out i32) (local $p i32)
+    (local $a v128) (local $b v128) (local $c v128) (local $ninf v128)
+    (local.set $ninf (f32x4.splat (f32.const -inf)))
+    {_for("$pp", "(local.get $P)", '''
+      (local.set $plane (i32.add (local.get $x) (i32.shl (i32.mul (local.get $pp) (i32.mul (local.get $H)
+                         (local.get $W))) (i32.const 2))))''' + _for("$oh", "(local.get $OH)", _POOL_ROW))})"""
+
+NN_FUNCS = [IM2COL, MAXPOOL, MAXPOOL3S2, AVGPOOL, SOFTMAX, LAYERNORM, GAP, _strided(4), _strided(8), COPY2D]

@@ -58,7 +58,8 @@ def _node_check(path: Path) -> subprocess.CompletedProcess:
 def test_bundle_is_self_contained(bundle):
     plan = json.loads((bundle / "plan.json").read_text())
     assert (bundle / "kernels.wasm").read_bytes() == module_bytes()   # the same kernels
-    assert {c[0] for c in plan["calls"]} >= {"im2col", "gemm", "maxpool", "softmax"}
+    assert {c[0] for c in plan["calls"]} >= {"im2col", "gemm", "maxpool3s2", "softmax",
+                                             "wino_in", "wino_out", "wino4_in", "wino4_out"}
     assert (bundle / "weights.bin").stat().st_size <= plan["memory_bytes"]
     for entry in plan["inputs"] + plan["outputs"]:
         assert (bundle / entry.get("sample", entry.get("expected"))).exists()

@@ -45,8 +45,9 @@ def test_light_cnn_matches_onnxruntime(runtime, name):
     session = _compare(runtime, proto, {feed: x})
     fused = [p.op_type for p in session.placement if p.op_type == "FusedConv"]
     assert fused, "the O3 passes' com.ronn FusedConv runs on wasm"
-    joins = [s.op_type for s in session.plan.steps if s.op_type == "Sum+Relu"]
-    assert len(joins) == (16 if name == "resnet50" else 0)   # residual joins: one add_relu call
+    # residual joins: the Sum and Relu run in the epilogue of the conv that feeds them
+    joins = [s.op_type for s in session.plan.steps if s.op_type.endswith("Sum+Relu")]
+    assert joins == (["Conv+Sum+Relu"] * 16 if name == "resnet50" else [])
 
 
 def test_bert_encoder_matches_onnxruntime(runtime):
@@ -109,3 +110,27 @@ def test_uncovered_attributes_run_the_reference_on_arena_views(runtime):
     x = rng.standard_normal((1, 3, 10)).astype(np.float32)
     want = _ort(data).run(None, {"x": x})[0]
     np.testing.assert_allclose(session.run({"x": x})["y"], want, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("kernel,residual_first", [(1, False), (3, True)])
+def test_conv_sum_relu_joins(runtime, kernel, residual_first):
+    """Conv -> Sum(residual) -> Relu as one step: a 1x1 conv adds the residual in its GEMM
+    epilogue; a 3x3 conv (Winograd) runs the conv, then add_relu; either input order."""
+    rng = np.random.default_rng(5)
+    c = 16
+    w = helper.make_tensor("w", TensorProto.FLOAT, [c, c, kernel, kernel],
+                           rng.uniform(-0.2, 0.2, c * c * kernel * kernel).astype(np.float32))
+    b = helper.make_tensor("b", TensorProto.FLOAT, [c], rng.uniform(-1, 1, c).astype(np.float32))
+    pads = [kernel // 2] * 4
+    inputs = ["r", "conv"] if residual_first else ["conv", "r"]
+    nodes = [helper.make_node("Relu", ["x"], ["r"]),
+             helper.make_node("Conv", ["r", "w", "b"], ["conv"], pads=pads),
+             helper.make_node("Sum", inputs, ["s"]),
+             helper.make_node("Relu", ["s"], ["y"])]
+    graph = helper.make_graph(nodes, "join", [helper.make_tensor_value_info(
+        "x", TensorProto.FLOAT, [1, c, 12, 12])], [helper.make_tensor_value_info(
+            "y", TensorProto.FLOAT, [1, c, 12, 12])], [w, b])
+    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    x = rng.standard_normal((1, c, 12, 12)).astype(np.float32)
+    session = _compare(runtime, proto, {"x": x})
+    assert [s.op_type for s in session.plan.steps if s.nodes][-1] == "Conv+Sum+Relu"
