@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from ronn_passes.activation_fusion import ActivationFusion
 from ronn_passes.attention_fusion import AttentionFusion
+from ronn_passes.bn_fusion import BatchNormAffineFusion
 from ronn_passes.cancellation import ReshapeCancellation, TransposeCancellation
 from ronn_passes.cleanup import (CommonSubexpressionElimination, DeadCodeElimination,
                                  EliminateNoOps, FreezeInitializers)
@@ -19,7 +20,7 @@ from ronn_passes.util import RONN_DOMAIN
 
 PASS_CLASSES = (
     FreezeInitializers, ConstantFolding, EliminateNoOps, CommonSubexpressionElimination,
-    ConvAffineFusion, MatMulAddFusion, TransposeCancellation, ReshapeCancellation,
+    ConvAffineFusion, BatchNormAffineFusion, MatMulAddFusion, TransposeCancellation, ReshapeCancellation,
     GeluFusion, LayerNormFusion,
     RonnGeluFusion, RonnLayerNormFusion, SkipLayerNormFusion, AttentionFusion, MatMulBiasFusion,
     ActivationFusion,

@@ -63,6 +63,40 @@ def test_conv_output_read_twice_is_not_folded():
     assert ops(graph) == {"Conv": 1, "Mul": 1, "Relu": 1}
 
 
+def bn_model(follower_nodes, extra=None):
+    bn = helper.make_node("BatchNormalization", ["x", "s", "bb", "m", "v"], ["n"], epsilon=1e-3)
+    return make_model([bn, *follower_nodes], [tensor("x", [1, 4, 5, 5])],
+                      [tensor("y", [1, 4, 5, 5])], initializers={**bn_params(), **(extra or {})})
+
+
+def test_batchnorm_mul_add_chain_folds_into_the_batchnorm():
+    model = bn_model([helper.make_node("Mul", ["n", "k"], ["d"]),
+                      helper.make_node("Add", ["a", "d"], ["e"]),
+                      helper.make_node("Relu", ["e"], ["y"])],
+                     extra={"k": rand(4, 1, 1, seed=5), "a": rand(1, 4, 1, 1, seed=6)})
+    graph, out, changed = run_passes(model, ["bn-affine-fusion"])
+    assert changed["bn-affine-fusion"] and ops(graph) == {"BatchNormalization": 1, "Relu": 1}
+    assert_typed(graph)
+    assert_same_outputs(model, out, {"x": rand(1, 4, 5, 5)})
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 5, 5), (5,)])
+def test_batchnorm_add_of_a_non_channel_constant_is_left_alone(shape):
+    model = bn_model([helper.make_node("Add", ["n", "a"], ["y"])], extra={"a": rand(*shape)})
+    graph, _, changed = run_passes(model, ["bn-affine-fusion"])
+    assert not changed["bn-affine-fusion"] and ops(graph) == {"BatchNormalization": 1, "Add": 1}
+
+
+def test_batchnorm_output_read_twice_is_not_folded():
+    bn = helper.make_node("BatchNormalization", ["x", "s", "bb", "m", "v"], ["n"])
+    model = make_model([bn, helper.make_node("Mul", ["n", "k"], ["y"]),
+                        helper.make_node("Relu", ["n"], ["z"])],
+                       [tensor("x", [1, 4, 5, 5])], [tensor("y", None), tensor("z", None)],
+                       initializers={**bn_params(), "k": rand(4, 1, 1)})
+    graph, _, changed = run_passes(model, ["bn-affine-fusion"])
+    assert not changed["bn-affine-fusion"]
+
+
 @pytest.mark.parametrize("c_shape", [(5,), (1, 5), (3, 5), (3, 1)])
 def test_matmul_add_becomes_gemm(c_shape):
     model = make_model([helper.make_node("MatMul", ["a", "b"], ["ab"]),
