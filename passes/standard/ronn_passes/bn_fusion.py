@@ -36,8 +36,8 @@ class BatchNormAffineFusion(util.StandardPass):
         scale = util.const(graph, bn.inputs[1]) if len(bn.inputs) == 5 else None
         if scale is None or _bn_params(graph, bn, scale.dtype) is None:
             return False
-        nxt = util.only_consumer(graph, bn.outputs[0])
-        if nxt is None or nxt.domain or nxt.op_type not in ("Mul", "Add"):
+        nxt = util.follower(graph, bn, "Mul") or util.follower(graph, bn, "Add")
+        if nxt is None:
             return False
         other = [n for n in nxt.inputs if n != bn.outputs[0]]
         c = util.const(graph, other[0]) if len(other) == 1 else None

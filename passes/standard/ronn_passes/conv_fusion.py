@@ -30,13 +30,6 @@ def _conv_parts(graph: Graph, conv: Node):
     return w, b
 
 
-def _follower(graph: Graph, conv: Node, op_type: str) -> Node | None:
-    nxt = util.only_consumer(graph, conv.outputs[0])
-    if nxt is None or nxt.op_type != op_type or nxt.domain:
-        return None
-    return nxt
-
-
 def _channel_vector(c: np.ndarray, out_rank: int, channels: int) -> np.ndarray | None:
     """``c`` as a length-``channels`` vector when it broadcasts per output channel only."""
     if c.ndim > out_rank:
@@ -81,7 +74,7 @@ class ConvAffineFusion(util.StandardPass):
         m = w.shape[0]
         bias = np.zeros(m, dtype=np.float64) if b is None else b.astype(np.float64)
         for op in ("BatchNormalization", "Mul", "Add"):
-            nxt = _follower(graph, conv, op)
+            nxt = util.follower(graph, conv, op)
             if nxt is None:
                 continue
             if op == "BatchNormalization":

@@ -21,12 +21,7 @@ class MatMulAddFusion(util.StandardPass):
         if graph.opsets.get("", 1) < 7:
             return False
         changed = False
-        for mm in list(graph.nodes):
-            if mm.op_type != "MatMul" or mm.domain or mm not in graph.nodes:
-                continue
-            add = util.only_consumer(graph, mm.outputs[0])
-            if add is None or add.op_type != "Add" or add.domain:
-                continue
+        for mm, add in util.pairs(graph, "MatMul", "Add"):
             c = add.inputs[1] if add.inputs[0] == mm.outputs[0] else add.inputs[0]
             a, b = mm.inputs
             sa, sb = _dims(graph, a), _dims(graph, b)

@@ -42,12 +42,7 @@ class MatMulBiasFusion(util.StandardPass):
 
     def rewrite(self, graph: Graph, ctx) -> bool:
         changed = False
-        for mm in list(graph.nodes):
-            if mm.op_type != "MatMul" or mm.domain or mm not in graph.nodes:
-                continue
-            add = util.only_consumer(graph, mm.outputs[0])
-            if add is None or add.op_type != "Add" or add.domain:
-                continue
+        for mm, add in util.pairs(graph, "MatMul", "Add"):
             bias = _bias_of(graph, mm, add)
             if bias is None:
                 continue

@@ -219,6 +219,23 @@ def only_consumer(graph: Graph, name: str) -> Node | None:
     return node
 
 
+def follower(graph: Graph, node: Node, op_type: str) -> Node | None:
+    """The standard-domain ``op_type`` node that is the only reader of ``node``'s first output."""
+    nxt = only_consumer(graph, node.outputs[0]) if node.outputs else None
+    return nxt if nxt is not None and nxt.op_type == op_type and not nxt.domain else None
+
+
+def pairs(graph: Graph, first: str, second: str):
+    """``(a, b)`` for each standard ``first`` node whose output only ``second`` node ``b`` reads;
+    safe while the caller rewrites (nodes already removed are skipped)."""
+    for node in list(graph.nodes):
+        if node.op_type != first or node.domain or node not in graph.nodes:
+            continue
+        nxt = follower(graph, node, second)
+        if nxt is not None:
+            yield node, nxt
+
+
 def producer_of(graph: Graph, name: str, op_type: str) -> Node | None:
     node = producer(graph, name)
     return node if node is not None and node.op_type == op_type and node.domain == "" else None

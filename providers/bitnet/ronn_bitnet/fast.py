@@ -31,17 +31,24 @@ F32_127 = np.float32(127.0)
 F32_EPS = np.float32(1e-5)
 
 
+@numba.njit(inline="always")
+def _row_absmax(x, m):  # pragma: no cover - compiled
+    """max |x[m, :]|, at least ``F32_EPS`` (the per-row activation scale of BitNet b1.58)."""
+    a = F32_EPS
+    for i in range(x.shape[1]):
+        v = abs(x[m, i])
+        if v > a:
+            a = v
+    return a
+
+
 @numba.njit(parallel=True, cache=True)
 def quantize_planes(x, planes, amax, xsum):  # pragma: no cover - compiled
     """float32 x[M, K] -> int8 planes[M, 4, K4] (zero padded), amax[M], int32 xsum[M]."""
     m_rows, k = x.shape
     k4 = planes.shape[2]
     for m in prange(m_rows):
-        a = F32_EPS
-        for i in range(k):
-            v = abs(x[m, i])
-            if v > a:
-                a = v
+        a = _row_absmax(x, m)
         inv = F32_127 / a
         s = 0
         for j in range(k4):
@@ -235,11 +242,7 @@ def quantize_rows(x, xq, amax):  # pragma: no cover - compiled
     """float32 x[M, K] -> int8 xq[M, K] and amax[M] (the same rule as ``quantize_planes``)."""
     m_rows, k = x.shape
     for m in prange(m_rows):
-        a = F32_EPS
-        for i in range(k):
-            v = abs(x[m, i])
-            if v > a:
-                a = v
+        a = _row_absmax(x, m)
         inv = F32_127 / a
         for i in range(k):
             r = np.rint(x[m, i] * inv)

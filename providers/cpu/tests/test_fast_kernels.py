@@ -8,30 +8,9 @@ from onnx import TensorProto, helper, numpy_helper
 
 import ronn
 import ronn_opset_onnx.plugin
-from ronn_core import Runtime, hookimpl
-from ronn_cpu import CPUExecutionProvider
+from ronn_core import Runtime
 from ronn_cpu.kernels import activations, conv, gemm
-
-
-class ReferenceOnlyCPU:
-    """The cpu provider without its fast kernels: every node runs the reference kernel."""
-
-    @staticmethod
-    @hookimpl
-    def ronn_providers(register):
-        register(CPUExecutionProvider)
-
-
-REFERENCE = Runtime(plugins=[ronn_opset_onnx.plugin, ReferenceOnlyCPU], discover=False)
-
-
-def one_node(op, x, attrs, constants=(), opset=17):
-    inits = [numpy_helper.from_array(a, f"c{i}") for i, a in enumerate(constants)]
-    node = helper.make_node(op, ["x"] + [t.name for t in inits], ["y"], **attrs)
-    graph = helper.make_graph([node], op, [helper.make_tensor_value_info(
-        "x", helper.np_dtype_to_tensor_dtype(x.dtype), x.shape)],
-        [helper.make_empty_tensor_value_info("y")], inits)
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+from cpu_harness import REFERENCE, ReferenceOnlyCPU, one_node
 
 
 def assert_fast_matches_reference(model, x, rtol=1e-4, atol=1e-5, threads=None):

@@ -10,24 +10,11 @@ from hypothesis import strategies as st
 from onnx import helper, numpy_helper
 
 import ronn
-import ronn_opset_onnx.plugin
 from ronn.zoo_builders import streaming_conv1d, streaming_mlp
-from ronn_core import Runtime, hookimpl
 from ronn_cpu import CPUExecutionProvider
 from ronn_cpu.kernels import activations, conv, conv_loops, gemm
 from ronn_cpu.provider import ThreadLimit
-
-
-class ReferenceOnlyCPU:
-    """The cpu provider without its fast kernels: every node runs the reference kernel."""
-
-    @staticmethod
-    @hookimpl
-    def ronn_providers(register):
-        register(CPUExecutionProvider)
-
-
-REFERENCE = Runtime(plugins=[ronn_opset_onnx.plugin, ReferenceOnlyCPU], discover=False)
+from cpu_harness import REFERENCE
 
 
 def assert_fast_matches_reference(model, x, kernel="_build_reduce.<locals>.run"):

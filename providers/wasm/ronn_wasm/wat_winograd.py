@@ -130,21 +130,29 @@ def _out_body() -> str:
         {loads} {sets} {stores}"""
 
 
-_COPY_ROWS = _for("$a", "(i32.const 2)", """
-          (local.set $oh (i32.add (i32.shl (local.get $th) (i32.const 1)) (local.get $a)))
+def output_channel(out_body: str, tile: int) -> str:
+    """One output channel of an output transform: load its bias, then for each tile row run
+    ``out_body`` over groups of 4 tiles and copy the ``tile`` finished rows to the output (rows
+    past ``OH`` are dropped). Shared by F(2x2,3x3) (``tile=2``) and F(4x4,3x3) (``tile=4``)."""
+    shift = tile.bit_length() - 1
+    copy_rows = _for("$a", f"(i32.const {tile})", f"""
+          (local.set $oh (i32.add (i32.shl (local.get $th) (i32.const {shift})) (local.get $a)))
           (if (i32.lt_s (local.get $oh) (local.get $OH)) (then
             (memory.copy (i32.add (local.get $out) (i32.shl (i32.mul (i32.add (i32.mul (local.get $m)
                           (local.get $OH)) (local.get $oh)) (local.get $OW)) (i32.const 2)))
                          (i32.add (local.get $tmp) (i32.mul (local.get $a) (local.get $rowb)))
                          (i32.shl (local.get $OW) (i32.const 2)))))""")
-_TILE_ROW = ("""
+    tile_row = ("""
         (local.set $row (i32.add (local.get $ybuf) (i32.shl (i32.mul (i32.add (i32.mul (local.get $m)
                          (local.get $TH)) (local.get $th)) (local.get $TWp)) (i32.const 2))))"""
-             + _for("$q", "(local.get $TWp)", _out_body(), "(i32.const 4)") + _COPY_ROWS)
-_CHANNEL = """
+                + _for("$q", "(local.get $TWp)", out_body, "(i32.const 4)") + copy_rows)
+    return """
       (local.set $bv (if (result v128) (local.get $bias)
         (then (v128.load32_splat (i32.add (local.get $bias) (i32.shl (local.get $m) (i32.const 2)))))
-        (else (v128.const f32x4 0 0 0 0))))""" + _for("$th", "(local.get $TH)", _TILE_ROW)
+        (else (v128.const f32x4 0 0 0 0))))""" + _for("$th", "(local.get $TH)", tile_row)
+
+
+_CHANNEL = output_channel(_out_body(), 2)
 
 WINO_OUT = f"""
   (func (export "wino_out") (param $ybuf i32) (param $out i32) (param $tmp i32) (param $bias i32)

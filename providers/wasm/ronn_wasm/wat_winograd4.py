@@ -8,7 +8,7 @@ bias and the Relu floor. Columns of 4 tiles are gathered and scattered with 4x4 
 
 from __future__ import annotations
 
-from ronn_wasm.wat_winograd import _for, _g
+from ronn_wasm.wat_winograd import _for, _g, output_channel
 
 BT = [[4, 0, -5, 0, 1, 0], [0, -4, -4, 1, 1, 0], [0, 4, -4, -1, 1, 0],
       [0, -2, -1, 2, 1, 0], [0, 2, -1, -2, 1, 0], [0, 4, 0, -5, 0, 1]]
@@ -151,21 +151,7 @@ def _out_body() -> str:
     return text
 
 
-_COPY_ROWS = _for("$a", "(i32.const 4)", """
-          (local.set $oh (i32.add (i32.shl (local.get $th) (i32.const 2)) (local.get $a)))
-          (if (i32.lt_s (local.get $oh) (local.get $OH)) (then
-            (memory.copy (i32.add (local.get $out) (i32.shl (i32.mul (i32.add (i32.mul (local.get $m)
-                          (local.get $OH)) (local.get $oh)) (local.get $OW)) (i32.const 2)))
-                         (i32.add (local.get $tmp) (i32.mul (local.get $a) (local.get $rowb)))
-                         (i32.shl (local.get $OW) (i32.const 2)))))""")
-_TILE_ROW = ("""
-        (local.set $row (i32.add (local.get $ybuf) (i32.shl (i32.mul (i32.add (i32.mul (local.get $m)
-                         (local.get $TH)) (local.get $th)) (local.get $TWp)) (i32.const 2))))"""
-             + _for("$q", "(local.get $TWp)", _out_body(), "(i32.const 4)") + _COPY_ROWS)
-_CHANNEL = """
-      (local.set $bv (if (result v128) (local.get $bias)
-        (then (v128.load32_splat (i32.add (local.get $bias) (i32.shl (local.get $m) (i32.const 2)))))
-        (else (v128.const f32x4 0 0 0 0))))""" + _for("$th", "(local.get $TH)", _TILE_ROW)
+_CHANNEL = output_channel(_out_body(), 4)
 
 WINO4_OUT = f"""
   (func (export "wino4_out") (param $ybuf i32) (param $out i32) (param $tmp i32) (param $bias i32)

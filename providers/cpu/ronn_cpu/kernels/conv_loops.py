@@ -94,10 +94,7 @@ def _depthwise_plane(x, w, bias, out, m, sh, sw, dh, dw, pt, pl, multiplier):
             src = x[c, iy]
             for j in range(kw):
                 wv = w[m, i, j]
-                off = j * dw - pl
-                lo = min(ow, 0 if off >= 0 else (-off + sw - 1) // sw)
-                last = wd - 1 - off
-                hi = max(lo, min(ow, last // sw + 1)) if last >= 0 else lo
+                off, lo, hi = _window_span(j, dw, pl, sw, wd, ow)
                 dst = row[lo:hi]          # slices: LLVM then vectorizes the multiply-add
                 seg = src[lo * sw + off:lo * sw + off + (hi - lo - 1) * sw + 1:sw]
                 for k in range(dst.size):

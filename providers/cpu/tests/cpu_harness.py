@@ -1,0 +1,32 @@
+"""What the CPU provider's kernel tests share: a runtime whose cpu provider has no fast kernels
+(every node runs the opset's reference kernel), and one-node models."""
+
+from __future__ import annotations
+
+from onnx import helper, numpy_helper
+
+import ronn_opset_onnx.plugin
+from ronn_core import Runtime, hookimpl
+from ronn_cpu import CPUExecutionProvider
+
+
+class ReferenceOnlyCPU:
+    """The cpu provider without its fast kernels: every node runs the reference kernel."""
+
+    @staticmethod
+    @hookimpl
+    def ronn_providers(register):
+        register(CPUExecutionProvider)
+
+
+REFERENCE = Runtime(plugins=[ronn_opset_onnx.plugin, ReferenceOnlyCPU], discover=False)
+
+
+def one_node(op, x, attrs, constants=(), opset=17):
+    """A model of one ``op`` node reading ``x`` and the constant inputs ``c0, c1...``."""
+    inits = [numpy_helper.from_array(a, f"c{i}") for i, a in enumerate(constants)]
+    node = helper.make_node(op, ["x"] + [t.name for t in inits], ["y"], **attrs)
+    graph = helper.make_graph([node], op, [helper.make_tensor_value_info(
+        "x", helper.np_dtype_to_tensor_dtype(x.dtype), x.shape)],
+        [helper.make_empty_tensor_value_info("y")], inits)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
