@@ -78,15 +78,22 @@ def _base_kernel(ctx, op_type: str, version: int):
 
 
 @kernel("FusedConv", domain=DOMAIN, since=1, context=True)
-def fused_conv(x, w, b=None, *, activation="Relu", activation_params=None, auto_pad="NOTSET",
-               dilations=None, group=1, kernel_shape=None, pads=None, strides=None, ctx=None):
-    """Conv (opset 11 semantics) followed by ``activation``."""
+def fused_conv(x, w, b=None, z=None, *, activation="Relu", activation_params=None,
+               auto_pad="NOTSET", dilations=None, group=1, kernel_shape=None, pads=None,
+               strides=None, ctx=None):
+    """Conv (opset 11 semantics), plus the residual ``z`` when given (same shape as the
+    output), followed by ``activation``."""
     attrs = {"auto_pad": auto_pad, "group": group}
     for k, v in (("dilations", dilations), ("kernel_shape", kernel_shape), ("pads", pads),
                  ("strides", strides)):
         if v is not None:
             attrs[k] = v
     y = _base_kernel(ctx, "Conv", 11)(x, w, b, **attrs)
+    if z is not None:
+        if z.shape != y.shape or z.dtype != y.dtype:
+            raise ValueError(f"FusedConv: the residual is {z.dtype}{list(z.shape)}, the conv "
+                             f"output {y.dtype}{list(y.shape)}; they must match")
+        y = y + z
     return apply_activation(y, activation, activation_params)
 
 

@@ -16,6 +16,7 @@ from ronn_passes.gemm_fusion import MatMulAddFusion
 from ronn_passes.layernorm_fusion import LayerNormFusion, RonnLayerNormFusion, SkipLayerNormFusion
 from ronn_passes.layout import LayoutTransform
 from ronn_passes.matmul_bias_fusion import MatMulBiasFusion
+from ronn_passes.residual_fusion import ResidualFusion
 from ronn_passes.util import RONN_DOMAIN
 
 PASS_CLASSES = (
@@ -23,7 +24,7 @@ PASS_CLASSES = (
     ConvAffineFusion, BatchNormAffineFusion, MatMulAddFusion, TransposeCancellation, ReshapeCancellation,
     GeluFusion, LayerNormFusion,
     RonnGeluFusion, RonnLayerNormFusion, SkipLayerNormFusion, AttentionFusion, MatMulBiasFusion,
-    ActivationFusion,
+    ResidualFusion, ActivationFusion,
     LayoutTransform, DeadCodeElimination,
 )
 

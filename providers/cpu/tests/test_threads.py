@@ -1,11 +1,10 @@
-"""The cpu provider's per-run thread limit and the one-thread path for small BLAS products."""
+"""The cpu provider's per-run thread limit."""
 
 import numba
 import numpy as np
 from threadpoolctl import ThreadpoolController
 
 import ronn
-from ronn_cpu.kernels import blas
 from ronn_cpu.provider import CPUExecutionProvider
 
 
@@ -27,26 +26,6 @@ def test_run_context_limits_blas_and_numba_and_restores_them():
 def test_session_without_threads_has_no_run_context():
     from ronn_core.runtime import default_runtime
     assert CPUExecutionProvider(default_runtime()).run_context() is None
-
-
-def test_small_products_run_on_one_blas_thread_and_restore_the_count(monkeypatch):
-    seen = []
-    real = np.matmul
-
-    def spy(a, b, out):
-        seen.append(blas_threads())
-        return real(a, b, out=out)
-
-    monkeypatch.setattr(blas.np, "matmul", spy)
-    a, b = np.ones((64, 64), np.float32), np.ones((64, 128), np.float32)
-    out = np.empty((64, 128), np.float32)
-    with ThreadpoolController().limit(limits=2, user_api="blas"):
-        blas.matmul_into(a, b, out)                      # 2^19 multiply-adds: small
-        monkeypatch.setattr(blas, "SMALL_GEMM_MACS", 1 << 10)
-        blas.matmul_into(a, b, out)                      # now counted large
-        after = blas_threads()
-    assert seen == [1, 2] and after == 2
-    np.testing.assert_array_equal(out, np.full((64, 128), 64, np.float32))
 
 
 def test_a_session_with_threads_gives_the_same_result_as_one_without():

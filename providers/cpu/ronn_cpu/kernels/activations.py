@@ -9,7 +9,7 @@ import numba
 import numpy as np
 
 NONE, RELU, LEAKY_RELU, CLIP, SIGMOID, HARD_SIGMOID, TANH = range(7)
-CODES = {None: NONE, "": NONE, "relu": RELU, "leakyrelu": LEAKY_RELU, "clip": CLIP,
+CODES = {None: NONE, "": NONE, "identity": NONE, "relu": RELU, "leakyrelu": LEAKY_RELU, "clip": CLIP,
          "sigmoid": SIGMOID, "hardsigmoid": HARD_SIGMOID, "tanh": TANH}
 
 
@@ -105,7 +105,7 @@ def epilogue_args(activation: str | None, alpha: float = 0.0, beta: float = 0.0)
     return activation_code(activation), float(alpha), float(beta)
 
 
-_EPILOGUE_DEFAULTS = {"Relu": (), "Tanh": (), "Sigmoid": (), "LeakyRelu": (0.01,),
+_EPILOGUE_DEFAULTS = {"Identity": (), "Relu": (), "Tanh": (), "Sigmoid": (), "LeakyRelu": (0.01,),
                       "HardSigmoid": (0.2, 0.5), "Clip": None}
 
 

@@ -1,6 +1,7 @@
-"""Conv on the CPU (1-D and 2-D): weights packed once; im2col (padding folded in) into a
-per-thread scratch buffer, one BLAS GEMM over all groups, and bias + activation in one numba pass.
-1x1 stride-1 convolutions skip im2col; depthwise ones run a direct numba loop."""
+"""Conv on the CPU (1-D and 2-D): weights packed once; the column matrix built from whole-row
+copies (conv_windows.py) in a per-thread scratch buffer, one BLAS GEMM over all groups, and bias +
+activation in one numba pass. 1x1 stride-1 convolutions skip the column matrix; depthwise ones run
+a direct numba loop; large 3x3 ones run Winograd."""
 
 from __future__ import annotations
 
@@ -12,8 +13,10 @@ import numpy as np
 from ronn_core import kernel
 from ronn_cpu.kernels.activations import (NONE, _bias_activation_serial, bias_activation,
                                           epilogue_args, fused_params, no_bias)
-from ronn_cpu.kernels.blas import OPENBLAS_SERIAL_MACS, SMALL_GEMM_MACS, matmul_into
-from ronn_cpu.kernels.conv_loops import depthwise, gather_columns, im2col
+from ronn_cpu.kernels.blas import OPENBLAS_SERIAL_MACS
+from ronn_cpu.kernels.conv_loops import gather_columns
+from ronn_cpu.kernels.conv_windows import depthwise, epilogue, window_columns
+from ronn_cpu.kernels.conv_windows import window_geometry as columns_geometry
 from ronn_cpu.kernels import winograd
 from ronn_opset_onnx.ops.conv import window_geometry   # ONNX's rule, defined once
 
@@ -23,19 +26,25 @@ WINOGRAD = True     # 3x3 stride-1 convolutions through Winograd F(2x2, 3x3) (se
 # gathered through a precomputed index instead (see gather_index): for the tiny inputs of
 # streaming models, im2col's loop and the separate bias pass cost more than the work.
 GATHER_MAX_COLS = 1 << 14
+# with more than one thread, Winograd's 16 GEMMs (each M x C x tiles) pay from this size on
+WINOGRAD_MIN_MACS = 1 << 25
 
 
-def scratch(size: int, dtype) -> np.ndarray:
+def scratch(size: int, dtype, slot: int = 0) -> np.ndarray:
     """A flat scratch array of at least ``size`` elements, private to this thread (one per
-    dtype, grown as needed): concurrent runs never share it."""
-    dtype = np.dtype(dtype)
+    dtype and ``slot``, grown as needed): concurrent runs never share it."""
+    key = (np.dtype(dtype), slot)
     cache = getattr(_scratch, "cache", None)
     if cache is None:
         cache = _scratch.cache = {}
-    buf = cache.get(dtype)
+    buf = cache.get(key)
     if buf is None or buf.size < size:
-        buf = cache[dtype] = np.empty(size, dtype)
+        buf = cache[key] = np.empty(size, dtype)
     return buf[:size]
+
+
+def _product_scratch(size: int, dtype) -> np.ndarray:
+    return scratch(size, dtype, slot=1)
 
 
 @kernel("Conv", since=1, provider="cpu", factory=True)
@@ -100,27 +109,28 @@ def build_conv(build, *, activation, alpha, beta):
     multiplier = m // group
     sh, sw = strides
     dh, dw = dilations
-    packed = np.ascontiguousarray(w.reshape(m, kh, kw)) if depth else \
+    packed = np.ascontiguousarray(w.reshape(m, kh * kw)) if depth else \
         np.ascontiguousarray(w.reshape(group, m // group, cg * kh * kw))
     kk = cg * kh * kw
     wino = winograd.transform_weights(w) if WINOGRAD and \
         winograd.usable(kernel_shape, strides, dilations, group, m, cg) else None
-    # Winograd's 16 small GEMMs run on one BLAS thread each (see blas.py): with more threads
-    # it only pays where each of them is large enough to be threaded as im2col's one GEMM is.
+    # With more threads Winograd only pays where its 16 GEMMs are each large enough to be
+    # threaded as well as the one GEMM of the column matrix (WINOGRAD_MIN_MACS).
     single_thread = build.threads == 1
     # the gather path: weights with the bias as one more column (cols' last row is all ones)
     empty = no_bias(w.dtype)
+    no_residual = np.zeros((0, 0, 0), w.dtype)
     gather_w = None if depth or group != 1 else np.ascontiguousarray(
         np.hstack([packed[0], (b if bias is not None else np.zeros(m, w.dtype)).reshape(m, 1)]))
     # input spatial shape -> (pads, output size, 1x1 direct, gather index or None)
     geometry: dict[tuple, tuple] = {}
 
-    def run(x, _w=None, _b=None):
+    def run(x, _w=None, _b=None, z=None):
         if x.ndim != (3 if one_d else 4) or x.dtype != w.dtype or x.shape[1] != cg * group:
             raise ValueError(f"fast Conv expects a {3 if one_d else 4}-D {w.dtype} input with "
                              f"{cg * group} channels, got {x.dtype}{list(x.shape)}")
         geo = geometry.get(x.shape[2:])
-        if geo is not None and geo[5] is not None:      # tiny: the gather path
+        if geo is not None and geo[5] is not None and z is None:      # tiny: the gather path
             out = _gather_conv(x, geo[5], geo[5].shape, gather_w, (m, geo[2] * geo[3]), code,
                                alpha, beta, empty)
             return out if one_d else out.reshape(x.shape[0], m, geo[2], geo[3])
@@ -133,39 +143,69 @@ def build_conv(build, *, activation, alpha, beta):
             index = gather_index(c, h, wd, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow) if (
                 gather_w is not None and wino is None and (kk + 1) * oh * ow <= GATHER_MAX_COLS
                 and m * (kk + 1) * oh * ow < OPENBLAS_SERIAL_MACS) else None
-            geo = geometry[x.shape[2:]] = (pt, pl, oh, ow, direct, index)
-            if index is not None:
+            windows = None if direct and not depth else \
+                columns_geometry(kh, kw, sh, sw, dh, dw, oh, ow)
+            geo = geometry[x.shape[2:]] = (pt, pl, oh, ow, direct, index, windows)
+            if index is not None and z is None:
                 return run(x)
-        pt, pl, oh, ow, direct, _ = geo
+        pt, pl, oh, ow, direct, _, windows = geo
         out = np.empty((n, m, oh, ow), x.dtype)
         if not x4.flags.c_contiguous:
             x4 = np.ascontiguousarray(x4)
+        z4 = None if z is None else _residual(z, out, one_d)
         p = oh * ow
         for i in range(n):
             xi, oi = x4[i], out[i]
-            if depth:
-                depthwise(xi, packed, b, oi, sh, sw, dh, dw, pt, pl, multiplier, code, alpha, beta)
-                continue
-            if wino is not None and (single_thread or
-                                     m * c * ((oh + 1) // 2) * ((ow + 1) // 2) >= SMALL_GEMM_MACS):
-                winograd.winograd_conv(xi, wino, b, oi, pt, pl, code, alpha, beta, scratch,
-                                       matmul_into)
+            zi = no_residual if z4 is None else z4[i]
+            if depth or (wino is not None and (single_thread or m * c * ((oh + 1) // 2) *
+                                               ((ow + 1) // 2) >= WINOGRAD_MIN_MACS)):
+                # these write bias + activation themselves; a residual comes after, then the
+                # activation
+                act = (code, alpha, beta) if z4 is None else (NONE, 0.0, 0.0)
+                if depth:
+                    depthwise(xi, packed, b, oi, windows, sh, sw, pt, pl, multiplier, *act,
+                              scratch)
+                else:
+                    winograd.winograd_conv(xi, wino, b, oi, pt, pl, *act, scratch)
+                if z4 is not None:
+                    epilogue(oi.reshape(m, p), oi, empty, zi, ow, code, alpha, beta)
                 continue
             if direct:
-                cols = xi.reshape(group, kk, p)
-            else:
-                cols = scratch(c * kh * kw * p, x.dtype).reshape(c * kh * kw, p)
-                im2col(xi, cols, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow)
-                cols = cols.reshape(group, kk, p)
+                product = oi.reshape(group, m // group, p)
+                if group == 1:
+                    np.matmul(packed[0], xi.reshape(kk, p), out=product[0])
+                else:
+                    np.matmul(packed, xi.reshape(group, kk, p), out=product)
+                if z4 is not None:
+                    epilogue(oi.reshape(m, p), oi, b, zi, ow, code, alpha, beta)
+                elif fused_epilogue:
+                    bias_activation(oi.reshape(m, p), b, code, alpha, beta)
+                continue
+            cols = window_columns(xi, windows, sh, sw, pt, pl, scratch)
+            n_cols = windows.columns
+            product = oi.reshape(m, p) if windows.row_width == ow else \
+                _product_scratch(m * n_cols, x.dtype).reshape(m, n_cols)
             if group == 1:
-                matmul_into(packed[0], cols[0], oi.reshape(m, p))
+                np.matmul(packed[0], cols, out=product)
             else:
-                matmul_into(packed, cols, oi.reshape(group, m // group, p))
-            if fused_epilogue:
-                bias_activation(oi.reshape(m, p), b, code, alpha, beta)
+                np.matmul(packed, cols.reshape(group, kk, n_cols),
+                          out=product.reshape(group, m // group, n_cols))
+            if windows.row_width != ow or fused_epilogue or z4 is not None:
+                epilogue(product, oi, b, zi, windows.row_width, code, alpha, beta)
         return out.reshape(n, m, ow) if one_d else out
 
     return run
+
+
+def _residual(z, out, one_d: bool) -> np.ndarray:
+    """FusedConv's residual input as (N, M, OH, OW), checked against the output."""
+    want = out.shape[:2] + out.shape[3:] if one_d else out.shape
+    if not isinstance(z, np.ndarray) or z.shape != want or z.dtype != out.dtype:
+        got = f"{z.dtype}{list(z.shape)}" if isinstance(z, np.ndarray) else type(z).__name__
+        raise ValueError(f"FusedConv residual: expected {out.dtype}{list(want)} (the conv "
+                         f"output), got {got}")
+    z4 = z[:, :, None, :] if one_d else z
+    return z4 if z4.flags.c_contiguous else np.ascontiguousarray(z4)
 
 
 def _gather_conv(x, index, cols_shape, weights, out_shape, code, alpha, beta, empty):
@@ -185,8 +225,8 @@ def _gather_conv(x, index, cols_shape, weights, out_shape, code, alpha, beta, em
 
 @kernel("FusedConv", domain="com.ronn", since=1, provider="cpu", factory=True)
 def fused_conv(build):
-    """``com.ronn::FusedConv`` (Conv + activation, made by the passes plugin) with the epilogue
-    fused; activations without a fused epilogue run the reference kernel."""
+    """``com.ronn::FusedConv`` (Conv [+ residual] + activation, made by the passes plugin) with
+    the epilogue fused; activations without a fused epilogue run the reference kernel."""
     fused = fused_params(build)
     if fused is None:
         return build.fallback()

@@ -12,7 +12,6 @@ import numba
 import numpy as np
 
 from ronn_core import kernel
-from ronn_cpu.kernels.blas import matmul_into
 from ronn_cpu.kernels.activations import (NONE, RELU, activate, bias_activation, epilogue_args,
                                           fused_params, no_bias)
 
@@ -96,7 +95,7 @@ def build_gemm(build, *, activation, alpha_act, beta_act):
             raise ValueError(f"Gemm: A' is {list(lhs.shape)} but B' is {[k, n]}; their inner "
                              f"dimensions differ")
         out = np.empty((lhs.shape[0], n), dtype)
-        matmul_into(lhs, packed, out)
+        np.matmul(lhs, packed, out=out)
         if full_c is not None:
             out += full_c
         if epilogue:

@@ -114,7 +114,7 @@ def _output_serial(mm, out, bias, tiles_w, code, alpha, beta):
         _output_plane(mm, out, bias, m, tiles_w, code, alpha, beta)
 
 
-def winograd_conv(x, u, bias, out, pt, pl, code, alpha, beta, scratch, matmul_into):
+def winograd_conv(x, u, bias, out, pt, pl, code, alpha, beta, scratch):
     """One image: ``x`` (C, H, W) into ``out`` (M, OH, OW) with transformed weights ``u``."""
     oh, ow = out.shape[1], out.shape[2]
     tiles_h, tiles_w = (oh + 1) // 2, (ow + 1) // 2
@@ -125,5 +125,5 @@ def winograd_conv(x, u, bias, out, pt, pl, code, alpha, beta, scratch, matmul_in
     mm = buf[16 * c * tiles:].reshape(16, m, tiles)
     big = worth_parallel(v.size)
     (_input_parallel if big else _input_serial)(x, v, tiles_h, tiles_w, pt, pl)
-    matmul_into(u, v, mm)
+    np.matmul(u, v, out=mm)
     (_output_parallel if big else _output_serial)(mm, out, bias, tiles_w, code, alpha, beta)

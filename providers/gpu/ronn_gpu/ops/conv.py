@@ -15,7 +15,8 @@ from ronn_gpu.ops.common import (backend_of, device_constant, epilogue, float_in
 def conv_supported(node, graph) -> bool:
     rank = input_rank(graph, node.inputs[0])
     return float_inputs(node, graph) and rank in (3, 4) and node.inputs[1] in graph.values \
-        and graph.values[node.inputs[1]].is_constant and node.inputs[1] not in graph.inputs
+        and graph.values[node.inputs[1]].is_constant and node.inputs[1] not in graph.inputs \
+        and len(node.inputs) <= 3          # no FusedConv residual input
 
 
 def pads_for(auto_pad: str, size: list[int], kernel: list[int], strides: list[int],

@@ -1,0 +1,247 @@
+"""im2col as whole-row copies: the "padded-width" column matrix.
+
+The input is copied once into zero-padded phase planes (one per stride phase actually used;
+one plane for stride 1), each ``(C, HQ + slack, WQ)``. Output ``(y, x)`` of kernel tap
+``(i, j)`` then reads ``plane[c].flat[(y * WQ + x) + offset(i, j)]``: over the output grid
+widened to ``WQ`` columns, every row of the column matrix is ONE contiguous slice of a plane.
+So the matrix is built with memcpy-speed row copies instead of a per-element gather, and the
+GEMM produces ``(M, OH * WQ)``; the epilogue drops the ``WQ - OW`` extra columns while it adds
+the bias (and a residual) and applies the activation, a pass it makes anyway. On small maps,
+where the extra columns would cost the GEMM more than 1/8, rows are copied in OW-long pieces.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numba
+import numpy as np
+
+from ronn_cpu.kernels.activations import RELU, NONE, activate, worth_parallel
+
+
+@dataclass(frozen=True)
+class WindowGeometry:
+    """Where each kernel tap reads in the phase planes, for one input shape."""
+    out_h: int
+    out_w: int
+    wq: int                      # plane width = the widened output row
+    rows: int                    # plane rows (the data rows, plus one slack row if needed)
+    phases: np.ndarray           # (P, 2): the (row, column) stride phases built
+    taps: np.ndarray             # (kh * kw, 2): (phase index, flat offset) per tap
+    row_width: int               # columns per output row in the matrix: wq, or out_w (compact)
+
+    @property
+    def columns(self) -> int:
+        return self.out_h * self.row_width
+
+
+def window_geometry(kh, kw, sh, sw, dh, dw, oh, ow) -> WindowGeometry:
+    """The planes and tap offsets of a conv whose output is ``(oh, ow)``."""
+    u_max, v_max = ((kh - 1) * dh) // sh, ((kw - 1) * dw) // sw
+    hq, wq = oh + u_max, ow + v_max
+    phase_index: dict[tuple[int, int], int] = {}
+    taps = []
+    for i in range(kh):
+        for j in range(kw):
+            phase = ((i * dh) % sh, (j * dw) % sw)
+            p = phase_index.setdefault(phase, len(phase_index))
+            taps.append((p, ((i * dh) // sh) * wq + (j * dw) // sw))
+    slack = 1 if v_max else 0            # the widened last row of a shifted tap runs past hq
+    phases = np.array(list(phase_index), np.int64).reshape(-1, 2)
+    # a widened row wastes (wq - ow) / ow of the GEMM: past 1/8 (small maps: 7x7, 14x14) the
+    # rows are copied in out_w-long pieces instead, so the GEMM does no extra work
+    row_width = ow if (wq - ow) * 8 > ow else wq
+    return WindowGeometry(oh, ow, wq, hq + slack, phases, np.array(taps, np.int64), row_width)
+
+
+def _span(size, phase, stride, pad, length):
+    """``[lo, hi)``: plane indices ``u`` whose input index ``u*stride + phase - pad`` is in
+    ``[0, size)``, within ``[0, length)``."""
+    lo = min(length, max(0, -(-(pad - phase) // stride)))
+    hi = max(lo, min(length, (size - 1 + pad - phase) // stride + 1))
+    return lo, hi
+
+
+def fill_planes(x, planes, phases, sh, sw, pt, pl) -> None:
+    """``planes[p, c, u, v] = x[c, u*sh + a - pt, v*sw + b - pl]`` for each phase ``(a, b)``
+    (0 outside ``x``): numpy's strided copies, a handful of calls per phase."""
+    h, w = x.shape[1], x.shape[2]
+    rows, wq = planes.shape[2], planes.shape[3]
+    for p, (a, b) in enumerate(phases.tolist()):
+        plane = planes[p]
+        u0, u1 = _span(h, a, sh, pt, rows)
+        v0, v1 = _span(w, b, sw, pl, wq)
+        plane[:, :u0] = 0
+        plane[:, u1:] = 0
+        plane[:, u0:u1, :v0] = 0
+        plane[:, u0:u1, v1:] = 0
+        if u1 > u0 and v1 > v0:
+            y0, x0 = u0 * sh + a - pt, v0 * sw + b - pl
+            plane[:, u0:u1, v0:v1] = x[:, y0:y0 + (u1 - u0 - 1) * sh + 1:sh,
+                                       x0:x0 + (v1 - v0 - 1) * sw + 1:sw]
+
+
+@numba.njit(cache=True, inline="always")
+def _copy_row(flat, cols, taps, r, kk, wq, ow):
+    c, t = r // kk, r % kk
+    start = taps[t, 1]
+    dst = cols[r]
+    if ow == wq:                          # widened: one slice
+        src = flat[taps[t, 0], c, start:start + dst.size]
+        for q in range(dst.size):
+            dst[q] = src[q]
+        return
+    plane = flat[taps[t, 0], c]
+    for y in range(dst.size // ow):       # compact: one out_w piece per output row
+        base, at = start + y * wq, y * ow
+        for x in range(ow):
+            dst[at + x] = plane[base + x]
+
+
+@numba.njit(cache=True, parallel=True)
+def _columns_parallel(planes, cols, taps, row_width):
+    c = planes.shape[1]
+    kk, wq = taps.shape[0], planes.shape[3]
+    flat = planes.reshape(planes.shape[0], c, -1)
+    for r in numba.prange(cols.shape[0]):
+        _copy_row(flat, cols, taps, r, kk, wq, row_width)
+
+
+@numba.njit(cache=True)
+def _columns_serial(planes, cols, taps, row_width):
+    c = planes.shape[1]
+    kk, wq = taps.shape[0], planes.shape[3]
+    flat = planes.reshape(planes.shape[0], c, -1)
+    for r in range(cols.shape[0]):
+        _copy_row(flat, cols, taps, r, kk, wq, row_width)
+
+
+def window_columns(x, geo: WindowGeometry, sh, sw, pt, pl, scratch) -> np.ndarray:
+    """The column matrix ``(C * kh * kw, OH * row_width)`` of one image ``x`` (C, H, W), in
+    ``scratch`` (a callable giving a flat buffer). With one tap the plane is the matrix."""
+    c = x.shape[0]
+    plane_size = geo.rows * geo.wq
+    n_phases, kk, n = len(geo.phases), len(geo.taps), geo.columns
+    single = kk == 1 and geo.taps[0, 1] == 0
+    buf = scratch(n_phases * c * plane_size + (0 if single else c * kk * n), x.dtype)
+    planes = buf[:n_phases * c * plane_size].reshape(n_phases, c, geo.rows, geo.wq)
+    fill_planes(x, planes, geo.phases, sh, sw, pt, pl)
+    if single:
+        return planes.reshape(c, plane_size)[:, :n]
+    cols = buf[n_phases * c * plane_size:].reshape(c * kk, n)
+    loop = _columns_parallel if worth_parallel(cols.size) else _columns_serial
+    loop(planes, cols, geo.taps, geo.row_width)
+    return cols
+
+
+@numba.njit(cache=True, inline="always")
+def _epilogue_row(src, out, bias, residual, m, wq, code, alpha, beta):
+    oh, ow = out.shape[1], out.shape[2]
+    zero = out.dtype.type(0)
+    add = bias[m] if bias.size > 0 else zero
+    a, b = out.dtype.type(alpha), out.dtype.type(beta)
+    row, dst = src[m], out[m]
+    if residual.size > 0:
+        res = residual[m]
+        for y in range(oh):
+            for x in range(ow):
+                dst[y, x] = row[y * wq + x] + add + res[y, x]
+    else:
+        for y in range(oh):
+            for x in range(ow):
+                dst[y, x] = row[y * wq + x] + add
+    if code == RELU:
+        for y in range(oh):
+            for x in range(ow):
+                v = dst[y, x]
+                dst[y, x] = v if v > zero else zero
+    elif code != NONE:
+        for y in range(oh):
+            for x in range(ow):
+                dst[y, x] = activate(dst[y, x], code, a, b)
+
+
+@numba.njit(cache=True, parallel=True)
+def _epilogue_parallel(src, out, bias, residual, wq, code, alpha, beta):
+    for m in numba.prange(out.shape[0]):
+        _epilogue_row(src, out, bias, residual, m, wq, code, alpha, beta)
+
+
+@numba.njit(cache=True)
+def _epilogue_serial(src, out, bias, residual, wq, code, alpha, beta):
+    for m in range(out.shape[0]):
+        _epilogue_row(src, out, bias, residual, m, wq, code, alpha, beta)
+
+
+def epilogue(src, out, bias, residual, wq, code, alpha, beta):
+    """``out[m, y, x] = act(src[m, y*wq + x] + bias[m] + residual[m, y, x])``; an empty
+    ``bias`` or ``residual`` adds nothing. ``src`` may be ``out`` itself (when ``wq`` is OW)."""
+    loop = _epilogue_parallel if worth_parallel(out.size) and out.shape[0] > 1 \
+        else _epilogue_serial
+    loop(src, out, bias, residual, wq, code, alpha, beta)
+
+
+@numba.njit(cache=True, inline="always")
+def _depthwise_channel(flat, w, bias, out, acc, taps, m, multiplier, wq, code, alpha, beta):
+    """Output channel ``m`` of a depthwise conv: each tap adds ``w * plane`` over the whole
+    widened grid (one long vectorized loop), then the epilogue compacts the rows."""
+    c = m // multiplier
+    n = acc.size
+    for q in range(n):
+        acc[q] = 0
+    for t in range(taps.shape[0]):
+        wv = w[m, t]
+        start = taps[t, 1]
+        src = flat[taps[t, 0], c, start:start + n]
+        for q in range(n):
+            acc[q] += wv * src[q]
+    oh, ow = out.shape[1], out.shape[2]
+    zero = out.dtype.type(0)
+    add = bias[m] if bias.size > 0 else zero
+    a, b = out.dtype.type(alpha), out.dtype.type(beta)
+    dst = out[m].reshape(oh * ow)
+    for y in range(oh):
+        for x in range(ow):
+            dst[y * ow + x] = acc[y * wq + x] + add
+    if code == RELU:
+        for q in range(dst.size):
+            v = dst[q]
+            dst[q] = v if v > zero else zero
+    elif code != NONE:
+        for q in range(dst.size):
+            dst[q] = activate(dst[q], code, a, b)
+
+
+@numba.njit(cache=True, parallel=True)
+def _depthwise_parallel(planes, w, bias, out, taps, multiplier, code, alpha, beta):
+    c = planes.shape[1]
+    flat = planes.reshape(planes.shape[0], c, -1)
+    wq = planes.shape[3]
+    n = out.shape[1] * wq
+    for m in numba.prange(out.shape[0]):
+        acc = np.empty(n, out.dtype)
+        _depthwise_channel(flat, w, bias, out, acc, taps, m, multiplier, wq, code, alpha, beta)
+
+
+@numba.njit(cache=True)
+def _depthwise_serial(planes, w, bias, out, taps, multiplier, code, alpha, beta):
+    c = planes.shape[1]
+    flat = planes.reshape(planes.shape[0], c, -1)
+    wq = planes.shape[3]
+    acc = np.empty(out.shape[1] * wq, out.dtype)
+    for m in range(out.shape[0]):
+        _depthwise_channel(flat, w, bias, out, acc, taps, m, multiplier, wq, code, alpha, beta)
+
+
+def depthwise(x, w, bias, out, geo: WindowGeometry, sh, sw, pt, pl, multiplier, code, alpha,
+              beta, scratch):
+    """Depthwise conv of one image ``x`` (C, H, W) with ``w`` (M, kh * kw), M = C *
+    multiplier, into ``out`` (M, OH, OW) as ``act(conv + bias)``; an empty ``bias`` adds
+    nothing."""
+    c = x.shape[0]
+    planes = scratch(len(geo.phases) * c * geo.rows * geo.wq, x.dtype).reshape(
+        len(geo.phases), c, geo.rows, geo.wq)
+    fill_planes(x, planes, geo.phases, sh, sw, pt, pl)
+    loop = _depthwise_parallel if worth_parallel(out.size * w.shape[1]) else _depthwise_serial
+    loop(planes, w, bias, out, geo.taps, multiplier, code, alpha, beta)

@@ -1,0 +1,105 @@
+"""The row-copy column matrix (conv_windows.py) against a plain per-element im2col, and the
+residual input of FusedConv on every conv path."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from ronn_cpu.kernels import conv_windows
+from ronn_cpu.kernels.conv import scratch
+
+
+def naive_im2col(x, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow):
+    c, h, w = x.shape
+    cols = np.zeros((c, kh, kw, oh, ow), x.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            for y in range(oh):
+                for xo in range(ow):
+                    iy, ix = y * sh - pt + i * dh, xo * sw - pl + j * dw
+                    if 0 <= iy < h and 0 <= ix < w:
+                        cols[:, i, j, y, xo] = x[:, iy, ix]
+    return cols.reshape(c * kh * kw, oh, ow)
+
+
+@settings(max_examples=80, deadline=None)
+@given(c=st.integers(1, 3), h=st.integers(1, 11), w=st.integers(1, 11),
+       kh=st.integers(1, 4), kw=st.integers(1, 4), sh=st.integers(1, 3), sw=st.integers(1, 3),
+       dh=st.integers(1, 2), dw=st.integers(1, 2), pads=st.lists(st.integers(0, 3), min_size=4,
+                                                                 max_size=4),
+       seed=st.integers(0, 2**16))
+def test_window_columns_equal_im2col(c, h, w, kh, kw, sh, sw, dh, dw, pads, seed):
+    pt, pl, pb, pr = pads
+    oh = (h + pt + pb - (kh - 1) * dh - 1) // sh + 1
+    ow = (w + pl + pr - (kw - 1) * dw - 1) // sw + 1
+    if oh <= 0 or ow <= 0:
+        return
+    x = np.random.default_rng(seed).standard_normal((c, h, w)).astype(np.float32)
+    geo = conv_windows.window_geometry(kh, kw, sh, sw, dh, dw, oh, ow)
+    cols = conv_windows.window_columns(x, geo, sh, sw, pt, pl, scratch)
+    assert cols.shape == (c * kh * kw, geo.columns)
+    got = cols.reshape(c * kh * kw, oh, geo.row_width)[:, :, :ow]
+    np.testing.assert_array_equal(got, naive_im2col(x, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow))
+
+
+def test_small_maps_get_compact_rows_and_large_ones_widened_rows():
+    small = conv_windows.window_geometry(3, 3, 1, 1, 1, 1, 7, 7)
+    large = conv_windows.window_geometry(3, 3, 1, 1, 1, 1, 56, 56)
+    assert (small.wq, small.row_width) == (9, 7)
+    assert (large.wq, large.row_width) == (58, 58)
+    strided = conv_windows.window_geometry(3, 3, 2, 2, 1, 1, 28, 28)
+    assert strided.phases.tolist() == [[0, 0], [0, 1], [1, 0], [1, 1]]
+
+
+def test_epilogue_adds_bias_and_residual_then_activates():
+    rng = np.random.default_rng(0)
+    src = rng.standard_normal((3, 4 * 6)).astype(np.float32)        # rows widened to 6
+    bias = rng.standard_normal(3).astype(np.float32)
+    residual = rng.standard_normal((3, 4, 5)).astype(np.float32)
+    out = np.empty((3, 4, 5), np.float32)
+    conv_windows.epilogue(src, out, bias, residual, 6, 1, 0.0, 0.0)   # code 1: Relu
+    want = np.maximum(src.reshape(3, 4, 6)[:, :, :5] + bias[:, None, None] + residual, 0)
+    np.testing.assert_allclose(out, want, rtol=1e-6)
+
+
+RESIDUAL_CASES = {   # name: (c, m, group, kernel, stride, size, threads)
+    "windows 3x3 s2": (4, 6, 1, 3, 2, 9, None),
+    "direct 1x1": (5, 7, 1, 1, 1, 6, None),
+    "depthwise": (6, 6, 6, 3, 1, 8, None),
+    "winograd": (16, 16, 1, 3, 1, 6, 1),
+    "grouped": (4, 6, 2, 3, 1, 7, None),
+    "tiny (gather path without a residual)": (2, 3, 1, 3, 1, 3, None),
+}
+
+
+@pytest.mark.parametrize("case", list(RESIDUAL_CASES))
+def test_fused_conv_adds_the_residual_before_the_activation(case):
+    import ronn
+    from onnx import TensorProto, helper, numpy_helper
+    from cpu_harness import REFERENCE, one_node
+    c, m, group, k, s, size, threads = RESIDUAL_CASES[case]
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((2, c, size, size)).astype(np.float32)
+    w = rng.standard_normal((m, c // group, k, k)).astype(np.float32)
+    b = rng.standard_normal(m).astype(np.float32)
+    attrs = {"kernel_shape": [k, k], "strides": [s, s], "pads": [k // 2] * 4, "group": group}
+    plain = one_node("Conv", x, attrs, [w, b])
+    conv_out = ronn.Model.load(plain.SerializeToString()).create_session(
+        optimization_level="O0", runtime=REFERENCE).run({"x": x})["y"]
+    z = rng.standard_normal(conv_out.shape).astype(np.float32)
+    node = helper.make_node("FusedConv", ["x", "w", "b", "z"], ["y"], domain="com.ronn",
+                            activation="LeakyRelu", activation_params=[0.1], **attrs)
+    graph = helper.make_graph(
+        [node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, x.shape),
+                      helper.make_tensor_value_info("z", TensorProto.FLOAT, z.shape)],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+        [numpy_helper.from_array(w, "w"), numpy_helper.from_array(b, "b")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17),
+                                                    helper.make_opsetid("com.ronn", 1)])
+    session = ronn.Model.load(model.SerializeToString()).create_session(
+        optimization_level="O0", threads=threads)
+    assert session.placement[0].kernel_plugin == "cpu"
+    got = session.run({"x": x, "z": z})["y"]
+    pre = conv_out + z
+    np.testing.assert_allclose(got, np.where(pre >= 0, pre, pre * np.float32(0.1)),
+                               rtol=1e-4, atol=1e-4)
