@@ -1,5 +1,7 @@
 """O3: an activation after Conv, Gemm or MatMul folds into ``com.ronn::FusedConv``,
-``com.ronn::FusedGemm`` or ``com.ronn::FusedMatMul``.
+``com.ronn::FusedGemm`` or ``com.ronn::FusedMatMul``; after an inference BatchNormalization (a
+pre-activation block: DenseNet's ``BN -> Relu -> Conv``), into
+``com.ronn::FusedBatchNormalization`` in sessions whose providers all run it (``cpu``).
 
 The fused node keeps the producer's inputs and attributes and adds ``activation`` (the activation's
 op name) and ``activation_params`` (its numbers: LeakyRelu ``[alpha]``, HardSigmoid
@@ -15,7 +17,10 @@ from onnx import AttributeProto
 from ronn_core.graph import Graph, Node
 from ronn_passes import util
 
-FUSED = {"Conv": "FusedConv", "Gemm": "FusedGemm", "MatMul": "FusedMatMul"}
+FUSED = {"Conv": "FusedConv", "Gemm": "FusedGemm", "MatMul": "FusedMatMul",
+         "BatchNormalization": "FusedBatchNormalization"}
+# fused ops that only these providers run (elsewhere the pair stays, on the provider's own kernels)
+PROVIDERS_OF = {"BatchNormalization": frozenset({"cpu"})}
 FLOAT_MAX = float(np.finfo(np.float32).max)
 
 
@@ -59,10 +64,16 @@ class ActivationFusion(util.StandardPass):
 
     def rewrite(self, graph: Graph, ctx) -> bool:
         changed = False
+        providers = set(ctx.providers or ["cpu"])
         for node in list(graph.nodes):
             if node.domain or node.op_type not in FUSED or len(node.outputs) != 1:
                 continue
             if node.op_type == "Gemm" and node.version < 7:
+                continue
+            if node.op_type in PROVIDERS_OF and not providers <= PROVIDERS_OF[node.op_type]:
+                continue
+            if node.op_type == "BatchNormalization" and (
+                    node.attributes.get("training_mode", 0) or node.version < 7):
                 continue
             act = util.only_consumer(graph, node.outputs[0])
             if act is None or act.inputs[0] != node.outputs[0]:
@@ -73,6 +84,7 @@ class ActivationFusion(util.StandardPass):
                 continue
             activation, params = found
             attrs = dict(node.attributes)
+            attrs.pop("training_mode", None)          # 0 here: inference only
             attrs["activation"] = activation
             attrs["activation_params"] = params
             fused = util.make_node(graph, FUSED[node.op_type], list(node.inputs),

@@ -97,6 +97,15 @@ def fused_conv(x, w, b=None, z=None, *, activation="Relu", activation_params=Non
     return apply_activation(y, activation, activation_params)
 
 
+@kernel("FusedBatchNormalization", domain=DOMAIN, since=1, context=True)
+def fused_batch_normalization(x, scale, b, mean, var, *, activation="Relu",
+                              activation_params=None, epsilon=1e-5, momentum=0.9,
+                              spatial=1, ctx=None):
+    """Inference BatchNormalization (opset 15 semantics) followed by ``activation``."""
+    y = _base_kernel(ctx, "BatchNormalization", 15)(x, scale, b, mean, var, epsilon=epsilon)
+    return apply_activation(y, activation, activation_params)
+
+
 @kernel("FusedGemm", domain=DOMAIN, since=1, context=True)
 def fused_gemm(a, b, c=None, *, activation="Relu", activation_params=None, alpha=1.0, beta=1.0,
                transA=0, transB=0, ctx=None):

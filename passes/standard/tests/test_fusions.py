@@ -185,3 +185,31 @@ def test_activation_reading_a_shared_output_is_not_fused():
                        initializers={"w": rand(4, 6)})
     graph, _, changed = run_passes(model, ["activation-fusion"])
     assert not changed["activation-fusion"]
+
+
+def bn_relu_model(training_mode=0):
+    p = bn_params()
+    nodes = [helper.make_node("BatchNormalization", ["x", "s", "bb", "m", "v"], ["n"],
+                              epsilon=1e-3, training_mode=training_mode),
+             helper.make_node("Relu", ["n"], ["y"])]
+    return make_model(nodes, [tensor("x", [2, 4, 5, 5])], [tensor("y", [2, 4, 5, 5])],
+                      initializers=p)
+
+
+def test_batchnorm_relu_folds_into_fused_batch_normalization():
+    model = bn_relu_model()
+    graph, out, changed = run_passes(model, ["activation-fusion"])
+    assert changed["activation-fusion"]
+    assert ops(graph) == {"com.ronn::FusedBatchNormalization": 1}
+    assert graph.nodes[0].attributes["activation"] == "Relu"
+    assert_typed(graph)
+    assert_same_outputs(model, out, {"x": rand(2, 4, 5, 5)})
+
+
+def test_batchnorm_relu_stays_apart_outside_cpu_only_sessions():
+    from ronn_core.onnx_io import load
+    from ronn_core.passes import PassContext
+    from ronn_passes.activation_fusion import ActivationFusion
+    graph = load(bn_relu_model().SerializeToString()).graph
+    assert not ActivationFusion().run(graph, PassContext(providers=["gpu", "cpu"]))
+    assert ops(graph) == {"BatchNormalization": 1, "Relu": 1}
