@@ -1,6 +1,6 @@
 """MaxPool, AveragePool and GlobalAveragePool on the CPU (1-D and 2-D): one numba loop over the
-channels; each plane is copied once into a padded frame, so the window loops have no bounds
-checks."""
+channels; each window is reduced over its rows, then over its columns (separable), through one
+padded row frame per thread, so the inner loops are contiguous and branch-free (vectorized)."""
 
 from __future__ import annotations
 
@@ -12,84 +12,220 @@ from ronn_cpu.kernels.activations import worth_parallel
 from ronn_opset_onnx.ops.conv import window_geometry   # ONNX's rule, defined once
 
 
+# Geometry packed into one int64 array (fewer arguments: a cheaper numba dispatch).
+KH, KW, SH, SW, DH, DW, PT, PL, WP, PHASE = range(10)
+
+
 @numba.njit(cache=True, inline="always")
-def _padded(x, p, pt, pl, hp, wp, fill):
-    """Plane ``p`` of ``x`` inside a ``(hp, wp)`` frame of ``fill`` (its top-left at -pt, -pl);
-    negative pads crop."""
+def _take(acc, v, average):
+    """``acc + v`` for AveragePool; else the larger, where a NaN on either side wins (ONNX)."""
+    if average:
+        return acc + v
+    return v if (v > acc) | (v != v) else acc
+
+
+@numba.njit(cache=True, inline="always")
+def _rows_into_frame(x, p, y, geo, frame, average):
+    """The window rows of output row ``y`` reduced column by column into ``frame`` (one row of
+    the padded plane: input column ``ix`` at ``ix + pl``); rows in the padding are skipped."""
     h, w = x.shape[1], x.shape[2]
-    buf = np.full((hp, wp), fill, x.dtype)
-    for iy in range(max(0, -pt), min(h, hp - pt)):
-        for ix in range(max(0, -pl), min(w, wp - pl)):
-            buf[iy + pt, ix + pl] = x[p, iy, ix]
-    return buf
+    pl = geo[PL]
+    lo, hi = max(0, -pl), min(w, geo[WP] - pl)
+    if hi <= lo:
+        return
+    seg = frame[lo + pl:hi + pl]
+    first = True
+    for i in range(geo[KH]):
+        iy = y * geo[SH] - geo[PT] + i * geo[DH]
+        if iy < 0 or iy >= h:
+            continue
+        row = x[p, iy, lo:hi]
+        if first:
+            for k in range(seg.size):
+                seg[k] = row[k]
+            first = False
+        elif average:
+            for k in range(seg.size):
+                seg[k] += row[k]
+        else:
+            for k in range(seg.size):
+                v = row[k]
+                seg[k] = v if (v > seg[k]) | (v != v) else seg[k]
+    if first:                                   # every window row lies in the padding
+        for k in range(seg.size):
+            seg[k] = 0 if average else -np.inf
 
 
 @numba.njit(cache=True, inline="always")
-def _max_plane(x, out, p, kh, kw, sh, sw, dh, dw, pt, pl, hp, wp):
-    buf = _padded(x, p, pt, pl, hp, wp, -np.inf)
-    ow = out.shape[2]
-    for y in range(out.shape[1]):
-        dst = out[p, y]
-        for xo in range(ow):
-            dst[xo] = -np.inf
-        for i in range(kh):
-            row = buf[y * sh + i * dh]
-            for j in range(kw):
-                if sw == 1:              # contiguous slices: LLVM vectorizes
-                    seg = row[j * dw:j * dw + ow]
-                    for k in range(ow):
-                        dst[k] = seg[k] if not seg[k] <= dst[k] else dst[k]   # NaN propagates
-                else:
-                    for k in range(ow):
-                        v = row[k * sw + j * dw]
-                        dst[k] = v if not v <= dst[k] else dst[k]
-
-
-@numba.njit(cache=True, inline="always", error_model="numpy")
-def _average_plane(x, out, p, kh, kw, sh, sw, dh, dw, pt, pl, hp, wp, counts):
-    buf = _padded(x, p, pt, pl, hp, wp, 0)
-    ow = out.shape[2]
-    for y in range(out.shape[1]):
-        dst = out[p, y]
-        for xo in range(ow):
-            dst[xo] = 0
-        for i in range(kh):
-            row = buf[y * sh + i * dh]
-            for j in range(kw):
-                if sw == 1:
-                    seg = row[j * dw:j * dw + ow]
-                    for k in range(ow):
-                        dst[k] += seg[k]
-                else:
-                    for k in range(ow):
-                        dst[k] += row[k * sw + j * dw]
-        divisor = counts[y]
+def _columns_into(dst, frame, phases, geo, average):
+    """``dst[k]`` = the reduction of ``frame[k * sw + j * dw]`` over the taps ``j``: with stride
+    ``sw > 1`` the frame is first split into ``sw`` phases so every tap reads a contiguous run."""
+    sw, dw, ow = geo[SW], geo[DW], dst.size
+    if sw == 2 and ow >= 4:                     # stride 2: LLVM vectorizes the even reads
+        for j in range(geo[KW]):
+            seg = frame[j * dw:j * dw + 2 * ow]
+            if j == 0:
+                for k in range(ow):
+                    dst[k] = seg[2 * k]
+            elif average:
+                for k in range(ow):
+                    dst[k] += seg[2 * k]
+            else:
+                for k in range(ow):
+                    v = seg[2 * k]
+                    dst[k] = v if (v > dst[k]) | (v != v) else dst[k]
+        return
+    if sw > 1:
+        n = geo[PHASE]
+        for r in range(sw):
+            ph = phases[r]
+            for i in range(n):
+                ph[i] = frame[r + i * sw]
+    if ow < 4:                                  # few outputs: the taps are the inner loop
         for k in range(ow):
-            dst[k] /= divisor[k]
+            acc = frame[k * sw]
+            for j in range(1, geo[KW]):
+                acc = _take(acc, frame[k * sw + j * dw], average)
+            dst[k] = acc
+        return
+    for j in range(geo[KW]):
+        o = j * dw
+        seg = frame[o:o + ow] if sw == 1 else phases[o % sw, o // sw:o // sw + ow]
+        if j == 0:
+            for k in range(ow):
+                dst[k] = seg[k]
+        elif average:
+            for k in range(ow):
+                dst[k] += seg[k]
+        else:
+            for k in range(ow):
+                v = seg[k]
+                dst[k] = v if (v > dst[k]) | (v != v) else dst[k]
 
 
-@numba.njit(cache=True, parallel=True)
-def _max_parallel(x, out, kh, kw, sh, sw, dh, dw, pt, pl, hp, wp):
-    for p in numba.prange(x.shape[0]):
-        _max_plane(x, out, p, kh, kw, sh, sw, dh, dw, pt, pl, hp, wp)
+@numba.njit(cache=True, inline="always")
+def _reduce_run(dst, d0, src, s0, n, first, average):
+    """``dst[d0 + k]`` = ``src[s0 + k]`` (``first``) or reduced with it, for ``k < n``."""
+    if n <= 0:
+        return
+    a, b = dst[d0:d0 + n], src[s0:s0 + n]          # views: unsigned indices, so LLVM vectorizes
+    if first:
+        for k in range(n):
+            a[k] = b[k]
+    elif average:
+        for k in range(n):
+            a[k] += b[k]
+    else:
+        for k in range(n):
+            v = b[k]
+            a[k] = v if (v > a[k]) | (v != v) else a[k]
 
 
-@numba.njit(cache=True)
-def _max_serial(x, out, kh, kw, sh, sw, dh, dw, pt, pl, hp, wp):
-    for p in range(x.shape[0]):
-        _max_plane(x, out, p, kh, kw, sh, sw, dh, dw, pt, pl, hp, wp)
+@numba.njit(cache=True, inline="always")
+def _border_column(src, start, w, i0, geo, fill, average):
+    """The reduction of ``src[start + i0 + t * dw]`` over the taps inside ``[0, w)``."""
+    acc, first = fill, True
+    for t in range(geo[KW]):
+        i = i0 + t * geo[DW]
+        if 0 <= i < w:
+            v = src[start + i]
+            acc = v if first else _take(acc, v, average)
+            first = False
+    return acc
+
+
+@numba.njit(cache=True, inline="always")
+def _flat_plane(src, rows, dst, rows_out, out_rows, ow, geo, average):
+    """One plane with both strides 1, as flat buffers of row pitch ``w``: columns first, then
+    rows, each as long contiguous loops, with the windows at the borders fixed up after."""
+    w, fill = src.size // rows, 0 if average else -np.inf
+    kh, kw, dh, dw, pt, pl = geo[KH], geo[KW], geo[DH], geo[DW], geo[PT], geo[PL]
+    reach = (kw - 1) * dw - pl                     # how far the last column tap looks past o
+    lo, hi = pl, rows * w - max(0, reach)
+    for t in range(kw):
+        _reduce_run(dst, lo, src, lo - pl + t * dw, hi - lo, t == 0, average)
+    e0 = max(0, min(ow, pl))
+    e1 = max(e0, min(ow, w - reach))               # [e0, e1): every column tap in the row
+    for line in range(rows):                       # outputs whose taps leave their row
+        for o in range(e0):
+            dst[line * w + o] = _border_column(src, line * w, w, o - pl, geo, fill, average)
+        for o in range(e1, ow):
+            dst[line * w + o] = _border_column(src, line * w, w, o - pl, geo, fill, average)
+    # rows: rows_out[y] = the reduction over the valid rows y - pt + t * dh of dst
+    y0 = min(out_rows, max(0, pt))
+    y1 = max(y0, min(out_rows, rows + pt - (kh - 1) * dh))
+    for t in range(kh):
+        _reduce_run(rows_out, y0 * w, dst, (y0 - pt + t * dh) * w, (y1 - y0) * w, t == 0,
+                    average)
+    for y in range(out_rows):
+        if y0 <= y < y1:
+            continue
+        first = True
+        for t in range(kh):
+            iy = y - pt + t * dh
+            if 0 <= iy < rows:
+                _reduce_run(rows_out, y * w, dst, iy * w, w, first, average)
+                first = False
+        if first:
+            for k in range(w):
+                rows_out[y * w + k] = fill
+
+
+@numba.njit(cache=True, inline="always")
+def _pool_planes(x, out, first, last, geo, counts, average):
+    """Planes ``first..last-1``, the window being separable (rows, then columns): a window that
+    is the whole plane is one reduction; strides 1 run over flat planes (``_flat_plane``); else
+    row by row through one padded row frame per call (its padding written once)."""
+    sw, n = geo[SW], geo[PHASE]
+    h, w, oh, ow = x.shape[1], x.shape[2], out.shape[1], out.shape[2]
+    if oh == 1 and ow == 1 and geo[KH] == h and geo[KW] == w and geo[DH] == 1 \
+            and geo[DW] == 1 and geo[PT] == 0 and geo[PL] == 0:    # one window: the plane
+        for p in range(first, last):
+            flat = x[p].reshape(h * w)
+            acc = flat[0]
+            for k in range(1, h * w):
+                acc = _take(acc, flat[k], average)
+            out[p, 0, 0] = acc / counts[0, 0] if average else acc
+        return
+    if geo[SH] == 1 and sw == 1 and geo[PT] >= 0 and geo[PL] >= 0 and ow <= w:
+        columns, rows = np.empty(h * w, x.dtype), np.empty(oh * w, x.dtype)
+        for p in range(first, last):
+            _flat_plane(x[p].reshape(h * w), h, columns, rows, oh, ow, geo, average)
+            for y in range(oh):
+                dst = out[p, y]
+                if average:
+                    divisor = counts[y]
+                    for k in range(ow):
+                        dst[k] = rows[y * w + k] / divisor[k]
+                else:
+                    for k in range(ow):
+                        dst[k] = rows[y * w + k]
+        return
+    frame = np.full(n * sw, 0 if average else -np.inf, x.dtype)
+    phases = np.empty((sw, n), x.dtype)
+    for p in range(first, last):
+        for y in range(oh):
+            _rows_into_frame(x, p, y, geo, frame, average)
+            dst = out[p, y]
+            _columns_into(dst, frame, phases, geo, average)
+            if average:
+                divisor = counts[y]
+                for k in range(dst.size):
+                    dst[k] /= divisor[k]
 
 
 @numba.njit(cache=True, parallel=True, error_model="numpy")
-def _average_parallel(x, out, kh, kw, sh, sw, dh, dw, pt, pl, hp, wp, counts):
-    for p in numba.prange(x.shape[0]):
-        _average_plane(x, out, p, kh, kw, sh, sw, dh, dw, pt, pl, hp, wp, counts)
+def _pool_parallel(x, out, geo, counts, average, threads):
+    planes = x.shape[0]
+    chunks = max(1, min(threads, planes))           # one scratch frame per chunk
+    for c in numba.prange(chunks):
+        _pool_planes(x, out, c * planes // chunks, (c + 1) * planes // chunks, geo, counts,
+                     average)
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _average_serial(x, out, kh, kw, sh, sw, dh, dw, pt, pl, hp, wp, counts):
-    for p in range(x.shape[0]):
-        _average_plane(x, out, p, kh, kw, sh, sw, dh, dw, pt, pl, hp, wp, counts)
+def _pool_serial(x, out, geo, counts, average):
+    _pool_planes(x, out, 0, x.shape[0], geo, counts, average)
 
 
 @numba.njit(cache=True, inline="always", fastmath={"reassoc"})
@@ -139,7 +275,7 @@ def _pool(build, average: bool):
         pad1 + list(dilations)
     geometry: dict[tuple, tuple] = {}
 
-    def shape_plan(spatial):
+    def shape_plan(spatial, dtype):
         begin, end, out = window_geometry(spatial, kernel_shape, strides, dilations, pads,
                                           auto_pad, ceil_mode, clamp_same=False)
         if min(out) <= 0:
@@ -148,32 +284,30 @@ def _pool(build, average: bool):
                              f"{[s + b + e for s, b, e in zip(spatial, begin, end)]}")
         size = [1] * (2 - nd) + list(spatial)
         begin, end, out = [0] * (2 - nd) + begin, [0] * (2 - nd) + end, [1] * (2 - nd) + out
-        counts = None
+        counts = np.ones((1, 1), dtype)                # unused by MaxPool
         if average:
             per_axis = [_window_counts(size[i], (kh, kw)[i], (sh, sw)[i], (dh, dw)[i],
                                        begin[i], end[i], out[i], include_pad) for i in (0, 1)]
-            counts = np.outer(*per_axis).astype(np.float64)
-        hp = (out[0] - 1) * sh + (kh - 1) * dh + 1     # the frame every window fits in
-        wp = (out[1] - 1) * sw + (kw - 1) * dw + 1
-        return begin[0], begin[1], out[0], out[1], size[0], counts, hp, wp
+            counts = np.outer(*per_axis).astype(dtype)
+        wp = (out[1] - 1) * sw + (kw - 1) * dw + 1     # the row frame every window fits in
+        geo = np.array([kh, kw, sh, sw, dh, dw, begin[0], begin[1], wp, -(-wp // sw)], np.int64)
+        return geo, out[0], out[1], size[0], counts
 
     def run(x):
         if x.ndim != nd + 2 or x.dtype not in (np.float32, np.float64):
             return reference(x)
-        geo = geometry.get(x.shape[2:])
-        if geo is None:
-            geo = geometry[x.shape[2:]] = shape_plan(x.shape[2:])
-        pt, pl, oh, ow, height, counts, hp, wp = geo
+        key = (x.shape[2:], x.dtype)
+        plan = geometry.get(key)
+        if plan is None:
+            plan = geometry[key] = shape_plan(x.shape[2:], x.dtype)
+        geo, oh, ow, height, counts = plan
         n, c = x.shape[:2]
         planes = np.ascontiguousarray(x).reshape(n * c, height, -1)
         out = np.empty((n * c, oh, ow), x.dtype)
-        big = worth_parallel(out.size * kh * kw)
-        if average:
-            (_average_parallel if big else _average_serial)(
-                planes, out, kh, kw, sh, sw, dh, dw, pt, pl, hp, wp, counts)
+        if worth_parallel(out.size * kh * kw) and n * c > 1:
+            _pool_parallel(planes, out, geo, counts, average, numba.get_num_threads())
         else:
-            (_max_parallel if big else _max_serial)(planes, out, kh, kw, sh, sw, dh, dw, pt, pl,
-                                                    hp, wp)
+            _pool_serial(planes, out, geo, counts, average)
         return out.reshape(n, c, *([ow] if nd == 1 else [oh, ow]))
 
     return run

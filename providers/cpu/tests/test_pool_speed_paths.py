@@ -1,0 +1,80 @@
+"""The fast pooling paths (flat stride-1 planes, one-window planes, strided rows, parallel
+chunks) give the reference kernel's results, NaNs and float64 included (hypothesis)."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ronn_cpu.kernels import activations
+from cpu_harness import one_node
+from test_fast_kernels import assert_fast_matches_reference
+
+
+@st.composite
+def pool_cases(draw):
+    op = draw(st.sampled_from(["MaxPool", "AveragePool"]))
+    one_d = draw(st.booleans())
+    nd = 1 if one_d else 2
+    k = [draw(st.integers(1, 4)) for _ in range(nd)]
+    s = [draw(st.sampled_from([1, 1, 2, 3])) for _ in range(nd)]
+    d = [draw(st.integers(1, 2)) if op == "MaxPool" else 1 for _ in range(nd)]
+    size = [max(draw(st.integers(1, 13)), (kk - 1) * dd + 1) for kk, dd in zip(k, d)]
+    attrs = {"kernel_shape": k, "strides": s, "ceil_mode": draw(st.sampled_from([0, 1]))}
+    if op == "MaxPool":
+        attrs["dilations"] = d
+    else:
+        attrs["count_include_pad"] = draw(st.sampled_from([0, 1]))
+    auto_pad = draw(st.sampled_from(["NOTSET", "NOTSET", "SAME_UPPER", "SAME_LOWER", "VALID"]))
+    if auto_pad == "NOTSET":
+        attrs["pads"] = [draw(st.integers(0, kk - 1)) for kk in k + k]
+    else:
+        attrs["auto_pad"] = auto_pad
+        attrs.pop("dilations", None)
+        if auto_pad != "VALID":
+            size = [max(n, kk) for n, kk in zip(size, k)]
+    dtype = draw(st.sampled_from([np.float32, np.float64]))
+    shape = (draw(st.integers(1, 2)), draw(st.integers(1, 4)), *size)
+    x = np.random.default_rng(draw(st.integers(0, 999))).standard_normal(shape).astype(dtype)
+    nans = draw(st.integers(0, 3))
+    for flat in draw(st.lists(st.integers(0, x.size - 1), min_size=nans, max_size=nans)):
+        x.flat[flat] = np.nan
+    return op, attrs, x
+
+
+def check(op, attrs, x):
+    exact = op == "MaxPool"
+    assert_fast_matches_reference(one_node(op, x, attrs, opset=19), x,
+                                  rtol=0 if exact else 1e-5, atol=0 if exact else 1e-6)
+
+
+@settings(max_examples=150, deadline=None)
+@given(pool_cases())
+def test_pool_paths_match_reference(case):
+    check(*case)
+
+
+@settings(max_examples=30, deadline=None)
+@given(pool_cases())
+def test_pool_parallel_chunks_match_reference(case):
+    saved = activations.PARALLEL_MIN
+    activations.PARALLEL_MIN = 1
+    try:
+        check(*case)
+    finally:
+        activations.PARALLEL_MIN = saved
+
+
+@pytest.mark.parametrize("op,attrs,shape", [
+    ("MaxPool", {"kernel_shape": [3, 3], "strides": [2, 2], "pads": [1, 1, 1, 1]},
+     (1, 3, 112, 112)),
+    ("MaxPool", {"kernel_shape": [3, 3], "strides": [2, 2], "ceil_mode": 1}, (1, 5, 56, 56)),
+    ("AveragePool", {"kernel_shape": [3, 3], "pads": [1, 1, 1, 1]}, (1, 6, 28, 28)),
+    ("MaxPool", {"kernel_shape": [3, 3], "pads": [1, 1, 1, 1]}, (1, 6, 14, 14)),
+    ("AveragePool", {"kernel_shape": [7, 7]}, (1, 8, 7, 7)),
+    ("MaxPool", {"kernel_shape": [7, 7]}, (1, 8, 7, 7)),
+    ("MaxPool", {"kernel_shape": [2, 2], "strides": [2, 2]}, (1, 4, 56, 56))])
+def test_model_shaped_pools_match_reference_with_nans(op, attrs, shape):
+    x = np.random.default_rng(3).standard_normal(shape).astype(np.float32)
+    x[0, 0, 0, 0] = x[0, 1, 5, 6] = x[0, -1, -1, -1] = np.nan
+    check(op, attrs, x)
