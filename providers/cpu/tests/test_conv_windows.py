@@ -64,6 +64,8 @@ def test_epilogue_adds_bias_and_residual_then_activates():
 
 RESIDUAL_CASES = {   # name: (c, m, group, kernel, stride, size, threads)
     "windows 3x3 s2": (4, 6, 1, 3, 2, 9, None),
+    "taps 3x3 s1 (few output channels)": (8, 4, 1, 3, 1, 7, None),
+    "taps 3x3 s2": (8, 3, 1, 3, 2, 9, None),
     "direct 1x1": (5, 7, 1, 1, 1, 6, None),
     "depthwise": (6, 6, 6, 3, 1, 8, None),
     "winograd": (16, 16, 1, 3, 1, 6, 1),
@@ -103,3 +105,23 @@ def test_fused_conv_adds_the_residual_before_the_activation(case):
     pre = conv_out + z
     np.testing.assert_allclose(got, np.where(pre >= 0, pre, pre * np.float32(0.1)),
                                rtol=1e-4, atol=1e-4)
+
+
+@settings(max_examples=40, deadline=None)
+@given(c=st.integers(1, 6), m=st.integers(1, 4), h=st.integers(1, 9), w=st.integers(1, 9),
+       k=st.integers(1, 3), s=st.integers(1, 2), pad=st.integers(0, 2), seed=st.integers(0, 99))
+def test_tap_products_equal_the_column_matrix_product(c, m, h, w, k, s, pad, seed):
+    oh, ow = (h + 2 * pad - k) // s + 1, (w + 2 * pad - k) // s + 1
+    if oh <= 0 or ow <= 0:
+        return
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((c, h, w)).astype(np.float32)
+    weights = rng.standard_normal((m, c, k, k)).astype(np.float32)
+    geo = conv_windows.window_geometry(k, k, s, s, 1, 1, oh, ow)
+    product = np.empty((m, oh * geo.wq), np.float32)
+    conv_windows.tap_products(x, np.ascontiguousarray(weights.transpose(2, 3, 0, 1).reshape(
+        k * k, m, c)), geo, s, s, pad, pad, scratch, product)
+    cols = naive_im2col(x, k, k, s, s, 1, 1, pad, pad, oh, ow).reshape(c * k * k, -1)
+    want = (weights.reshape(m, -1) @ cols).reshape(m, oh, ow)
+    np.testing.assert_allclose(product.reshape(m, oh, geo.wq)[:, :, :ow], want, rtol=1e-4,
+                               atol=1e-4)

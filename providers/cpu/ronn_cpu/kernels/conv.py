@@ -15,7 +15,7 @@ from ronn_cpu.kernels.activations import (NONE, _bias_activation_serial, bias_ac
                                           epilogue_args, fused_params, no_bias)
 from ronn_cpu.kernels.blas import OPENBLAS_SERIAL_MACS
 from ronn_cpu.kernels.conv_loops import gather_columns
-from ronn_cpu.kernels.conv_windows import depthwise, epilogue, window_columns
+from ronn_cpu.kernels.conv_windows import depthwise, epilogue, tap_products, window_columns
 from ronn_cpu.kernels.conv_windows import window_geometry as columns_geometry
 from ronn_cpu.kernels import winograd
 from ronn_opset_onnx.ops.conv import window_geometry   # ONNX's rule, defined once
@@ -26,8 +26,14 @@ WINOGRAD = True     # 3x3 stride-1 convolutions through Winograd F(2x2, 3x3) (se
 # gathered through a precomputed index instead (see gather_index): for the tiny inputs of
 # streaming models, im2col's loop and the separate bias pass cost more than the work.
 GATHER_MAX_COLS = 1 << 14
-# with more than one thread, Winograd's 16 GEMMs (each M x C x tiles) pay from this size on
-WINOGRAD_MIN_MACS = 1 << 25
+# With more than one thread Winograd pays on maps up to this many output pixels (measured at 2
+# threads: 256 channels at 14x14 0.98 vs 1.23 ms, 512 at 7x7 1.20 vs 1.42 ms; at 56x56 the
+# column matrix's one GEMM wins, 1.57 vs 2.08 ms for 64 channels)
+WINOGRAD_MAX_PIXELS = 256
+# Convs with at most this many output channels per input channel sum one GEMM per kernel tap
+# instead of building the column matrix (conv_windows.tap_products; measured 128 -> 32 3x3 at
+# 56x56: 1.63 vs 2.17 ms; at 64 -> 64 the column matrix wins, 1.45 vs 1.61 ms)
+TAPS_MAX_RATIO = 0.5
 
 
 def scratch(size: int, dtype, slot: int = 0) -> np.ndarray:
@@ -114,9 +120,9 @@ def build_conv(build, *, activation, alpha, beta):
     kk = cg * kh * kw
     wino = winograd.transform_weights(w) if WINOGRAD and \
         winograd.usable(kernel_shape, strides, dilations, group, m, cg) else None
-    # With more threads Winograd only pays where its 16 GEMMs are each large enough to be
-    # threaded as well as the one GEMM of the column matrix (WINOGRAD_MIN_MACS).
     single_thread = build.threads == 1
+    tap_weights = np.ascontiguousarray(w.transpose(2, 3, 0, 1).reshape(kh * kw, m, cg)) if (
+        group == 1 and kh * kw > 1 and m <= TAPS_MAX_RATIO * cg) else None
     # the gather path: weights with the bias as one more column (cols' last row is all ones)
     empty = no_bias(w.dtype)
     no_residual = np.zeros((0, 0, 0), w.dtype)
@@ -157,8 +163,13 @@ def build_conv(build, *, activation, alpha, beta):
         for i in range(n):
             xi, oi = x4[i], out[i]
             zi = no_residual if z4 is None else z4[i]
-            if depth or (wino is not None and (single_thread or m * c * ((oh + 1) // 2) *
-                                               ((ow + 1) // 2) >= WINOGRAD_MIN_MACS)):
+            if tap_weights is not None:
+                product = oi.reshape(m, p) if windows.wq == ow else \
+                    _product_scratch(m * oh * windows.wq, x.dtype).reshape(m, -1)
+                tap_products(xi, tap_weights, windows, sh, sw, pt, pl, scratch, product)
+                epilogue(product, oi, b, zi, windows.wq, code, alpha, beta)
+                continue
+            if depth or (wino is not None and (single_thread or p <= WINOGRAD_MAX_PIXELS)):
                 # these write bias + activation themselves; a residual comes after, then the
                 # activation
                 act = (code, alpha, beta) if z4 is None else (NONE, 0.0, 0.0)
