@@ -30,10 +30,14 @@ GATHER_MAX_COLS = 1 << 14
 # threads: 256 channels at 14x14 0.98 vs 1.23 ms, 512 at 7x7 1.20 vs 1.42 ms; at 56x56 the
 # column matrix's one GEMM wins, 1.57 vs 2.08 ms for 64 channels)
 WINOGRAD_MAX_PIXELS = 256
-# Convs with at most this many output channels per input channel sum one GEMM per kernel tap
-# instead of building the column matrix (conv_windows.tap_products; measured 128 -> 32 3x3 at
-# 56x56: 1.63 vs 2.17 ms; at 64 -> 64 the column matrix wins, 1.45 vs 1.61 ms)
+# Other multi-tap convs sum one accumulating GEMM per kernel tap over the phase planes instead
+# of building the column matrix (conv_windows.tap_products) when they have at most
+# TAPS_MAX_RATIO output channels per input channel, or a column matrix over
+# TAPS_MIN_COLUMN_BYTES. Measured at 2 threads, taps vs column matrix: 128 -> 32 at 56x56 1.32
+# vs 2.03 ms; 64 -> 64 at 224x224 16.1 vs 42.2 ms; 64 -> 128 at 112x112 6.9 vs 8.7 ms; but
+# 48 -> 64 at 28x28 (1.2 MB of columns) 0.33 vs 0.29 ms and the 3-channel stems lose.
 TAPS_MAX_RATIO = 0.5
+TAPS_MIN_COLUMN_BYTES = 8 << 20
 
 
 def scratch(size: int, dtype, slot: int = 0) -> np.ndarray:
@@ -121,8 +125,12 @@ def build_conv(build, *, activation, alpha, beta):
     wino = winograd.transform_weights(w) if WINOGRAD and \
         winograd.usable(kernel_shape, strides, dilations, group, m, cg) else None
     single_thread = build.threads == 1
-    tap_weights = np.ascontiguousarray(w.transpose(2, 3, 0, 1).reshape(kh * kw, m, cg)) if (
-        group == 1 and kh * kw > 1 and m <= TAPS_MAX_RATIO * cg) else None
+    tap_weights = []          # (kh * kw, M, C), made on first use
+
+    def taps_pay(columns: int) -> bool:
+        if group != 1 or kh * kw == 1 or depth:
+            return False
+        return m <= TAPS_MAX_RATIO * cg or kk * columns * w.itemsize > TAPS_MIN_COLUMN_BYTES
     # the gather path: weights with the bias as one more column (cols' last row is all ones)
     empty = no_bias(w.dtype)
     no_residual = np.zeros((0, 0, 0), w.dtype)
@@ -151,10 +159,16 @@ def build_conv(build, *, activation, alpha, beta):
                 and m * (kk + 1) * oh * ow < OPENBLAS_SERIAL_MACS) else None
             windows = None if direct and not depth else \
                 columns_geometry(kh, kw, sh, sw, dh, dw, oh, ow)
-            geo = geometry[x.shape[2:]] = (pt, pl, oh, ow, direct, index, windows)
+            use_winograd = wino is not None and (single_thread or oh * ow <= WINOGRAD_MAX_PIXELS)
+            taps = windows is not None and not use_winograd and taps_pay(oh * windows.wq)
+            if taps and not tap_weights:
+                tap_weights.append(np.ascontiguousarray(
+                    w.transpose(2, 3, 0, 1).reshape(kh * kw, m, cg)))
+            geo = geometry[x.shape[2:]] = (pt, pl, oh, ow, direct, index, windows, taps,
+                                           use_winograd)
             if index is not None and z is None:
                 return run(x)
-        pt, pl, oh, ow, direct, _, windows = geo
+        pt, pl, oh, ow, direct, _, windows, taps, use_winograd = geo
         out = np.empty((n, m, oh, ow), x.dtype)
         if not x4.flags.c_contiguous:
             x4 = np.ascontiguousarray(x4)
@@ -163,13 +177,13 @@ def build_conv(build, *, activation, alpha, beta):
         for i in range(n):
             xi, oi = x4[i], out[i]
             zi = no_residual if z4 is None else z4[i]
-            if tap_weights is not None:
+            if taps:
                 product = oi.reshape(m, p) if windows.wq == ow else \
                     _product_scratch(m * oh * windows.wq, x.dtype).reshape(m, -1)
-                tap_products(xi, tap_weights, windows, sh, sw, pt, pl, scratch, product)
+                tap_products(xi, tap_weights[0], windows, sh, sw, pt, pl, scratch, product)
                 epilogue(product, oi, b, zi, windows.wq, code, alpha, beta)
                 continue
-            if depth or (wino is not None and (single_thread or p <= WINOGRAD_MAX_PIXELS)):
+            if depth or use_winograd:
                 # these write bias + activation themselves; a residual comes after, then the
                 # activation
                 act = (code, alpha, beta) if z4 is None else (NONE, 0.0, 0.0)

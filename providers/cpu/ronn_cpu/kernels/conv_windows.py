@@ -18,6 +18,7 @@ import numba
 import numpy as np
 
 from ronn_cpu.kernels.activations import RELU, NONE, activate, worth_parallel
+from ronn_cpu.kernels.blas import gemm_into
 
 
 @dataclass(frozen=True)
@@ -146,14 +147,8 @@ def tap_products(x, tap_weights, geo: WindowGeometry, sh, sw, pt, pl, scratch, p
     fill_planes(x, planes, geo.phases, sh, sw, pt, pl)
     flat = planes.reshape(len(geo.phases), c, -1)
     n = product.shape[1]
-    partial = scratch(product.size, x.dtype, 2).reshape(product.shape)
     for t, (phase, start) in enumerate(geo.taps.tolist()):
-        view = flat[phase, :, start:start + n]
-        if t == 0:
-            np.matmul(tap_weights[0], view, out=product)
-        else:
-            np.matmul(tap_weights[t], view, out=partial)
-            np.add(product, partial, out=product)
+        gemm_into(tap_weights[t], flat[phase, :, start:start + n], product, accumulate=t > 0)
 
 
 @numba.njit(cache=True, inline="always")
