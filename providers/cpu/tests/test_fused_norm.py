@@ -1,10 +1,11 @@
-"""com.ronn::FusedBatchNormalization on the CPU: BN and the activation in one pass."""
+"""com.ronn::FusedBatchNormalization (BN and the activation in one pass) and LRN on the CPU."""
 
 import numpy as np
 from hypothesis import given, settings, strategies as st
 from onnx import TensorProto, helper, numpy_helper
 
 import ronn
+from cpu_harness import REFERENCE, one_node
 
 
 def fused_bn_model(x_shape, activation, params, seed, dtype=np.float32):
@@ -55,3 +56,19 @@ def test_an_activation_without_an_epilogue_still_gives_bn_then_the_activation():
         + c["b"].reshape(per)
     want = np.vectorize(lambda v: 0.5 * v * (1 + math.erf(v / math.sqrt(2))))(n)
     np.testing.assert_allclose(session.run({"x": x})["y"], want, rtol=1e-4, atol=1e-5)
+
+
+@settings(max_examples=40, deadline=None)
+@given(shape=st.lists(st.integers(1, 7), min_size=3, max_size=4), size=st.integers(1, 6),
+       beta=st.sampled_from([0.75, 0.5, 1.3]), dtype=st.sampled_from([np.float32, np.float64]),
+       seed=st.integers(0, 2**16))
+def test_fast_lrn_matches_reference(shape, size, beta, dtype, seed):
+    x = (np.random.default_rng(seed).standard_normal(shape) * 3).astype(dtype)
+    data = one_node("LRN", x, {"size": size, "alpha": 0.3, "beta": beta, "bias": 1.5}) \
+        .SerializeToString()
+    fast = ronn.Model.load(data).create_session(optimization_level="O0")
+    assert fast.placement[0].kernel_plugin == "cpu"
+    slow = ronn.Model.load(data).create_session(optimization_level="O0", runtime=REFERENCE)
+    got, want = fast.run({"x": x})["y"], slow.run({"x": x})["y"]
+    assert got.dtype == want.dtype == dtype
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
