@@ -26,10 +26,19 @@ WINOGRAD = True     # 3x3 stride-1 convolutions through Winograd F(2x2, 3x3) (se
 # gathered through a precomputed index instead (see gather_index): for the tiny inputs of
 # streaming models, im2col's loop and the separate bias pass cost more than the work.
 GATHER_MAX_COLS = 1 << 14
-# With more than one thread Winograd pays on maps up to this many output pixels (measured at 2
-# threads: 256 channels at 14x14 0.98 vs 1.23 ms, 512 at 7x7 1.20 vs 1.42 ms; at 56x56 the
-# column matrix's one GEMM wins, 1.57 vs 2.08 ms for 64 channels)
+# With more than one thread Winograd pays on small maps with many input channels: its
+# transforms cost per channel and tile what the 16 GEMMs save. Measured at 2 threads, Winograd vs
+# column matrix: 256 channels at 14x14 0.91 vs 1.15 ms, 96 -> 128 at 14x14 0.29 vs 0.31 ms,
+# 512 at 7x7 1.17 vs 1.33 ms; but 64 -> 256 at 13x13 0.37 vs 0.27 ms, 192 -> 320 at 7x7 0.41 vs
+# 0.37 ms, and 64 channels at 56x56 2.08 vs 1.57 ms.
 WINOGRAD_MAX_PIXELS = 256
+WINOGRAD_MIN_CHANNELS = 96             # 256 on maps under 12x12
+
+
+def winograd_pays(pixels: int, channels: int) -> bool:
+    """Whether Winograd beats the column matrix at more than one thread (see above)."""
+    return pixels <= WINOGRAD_MAX_PIXELS and channels >= (
+        WINOGRAD_MIN_CHANNELS if pixels >= 144 else 256)
 # Other multi-tap convs sum one accumulating GEMM per kernel tap over the phase planes instead
 # of building the column matrix (conv_windows.tap_products) when they have at most
 # TAPS_MAX_RATIO output channels per input channel, or a column matrix over
@@ -159,7 +168,7 @@ def build_conv(build, *, activation, alpha, beta):
                 and m * (kk + 1) * oh * ow < OPENBLAS_SERIAL_MACS) else None
             windows = None if direct and not depth else \
                 columns_geometry(kh, kw, sh, sw, dh, dw, oh, ow)
-            use_winograd = wino is not None and (single_thread or oh * ow <= WINOGRAD_MAX_PIXELS)
+            use_winograd = wino is not None and (single_thread or winograd_pays(oh * ow, c))
             taps = windows is not None and not use_winograd and taps_pay(oh * windows.wq)
             if taps and not tap_weights:
                 tap_weights.append(np.ascontiguousarray(
