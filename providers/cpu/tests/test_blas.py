@@ -7,7 +7,15 @@ from hypothesis import given, settings, strategies as st
 from ronn_cpu.kernels import blas
 
 
-def test_the_cblas_symbols_of_numpys_openblas_are_found():
+def test_the_cblas_symbols_of_numpys_own_openblas_are_used():
+    """Not another loaded copy (numba loads scipy's): its thread pool would fight numpy's."""
+    import importlib.util
+    if importlib.util.find_spec("scipy") is not None:
+        import scipy.linalg.cython_blas  # noqa: F401  (a second OpenBLAS, loaded first)
+    lib = blas._numpy_openblas()
+    config = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
+    assert lib is not None and lib.version == config["version"]
+    assert ("64" in lib._symbol_suffix) == ("USE64BITINT" in config["openblas configuration"])
     assert blas._gemm_symbol(np.dtype(np.float32)) is not None
     assert blas._gemm_symbol(np.dtype(np.float64)) is not None
 

@@ -5,14 +5,15 @@ Below ``OPENBLAS_SERIAL_MACS`` multiply-adds OpenBLAS runs a product on one thre
 otherwise idle machine two threads win from there on (measured: 64x64 @ 64x784 39 us vs 48 us
 on one, 64x64 @ 64x3136 116 us vs 231 us), so products are not capped below the run's limit.
 
-``gemm_into`` calls numpy's own OpenBLAS through ``cblas_?gemm`` (found by threadpoolctl, ILP64
-or not), for what ``np.matmul`` cannot do: ``C += A @ B`` in place, with B a strided view. Every
+``gemm_into`` calls numpy's own OpenBLAS (the copy numpy links, found by threadpoolctl; ILP64
+or not) through ``cblas_?gemm``, for what ``np.matmul`` cannot do: ``C += A @ B`` in place, with B a strided view. Every
 argument is checked in Python first; without the symbol it falls back to numpy.
 """
 
 from __future__ import annotations
 
 import ctypes
+import os
 
 import numpy as np
 
@@ -22,24 +23,40 @@ _ROW_MAJOR, _NO_TRANS = 101, 111
 _cblas: dict[np.dtype, object] = {}
 
 
+def _numpy_openblas():
+    """threadpoolctl's controller of the OpenBLAS that numpy itself links, or None.
+
+    Other OpenBLAS copies may be loaded too (numba loads scipy's on its first compile), each
+    with its own pool of worker threads; calling one of those would run a second pool on the
+    same cores (measured: VGG-19 360-450 ms per run instead of 200 in the processes where it
+    happened). numpy's is the one whose file name its core extension names as a dependency.
+    """
+    from threadpoolctl import ThreadpoolController
+    from numpy._core import _multiarray_umath
+    with open(_multiarray_umath.__file__, "rb") as f:
+        linked = f.read()
+    for lib in ThreadpoolController().lib_controllers:
+        if lib.internal_api == "openblas" and \
+                os.path.basename(lib.filepath).encode() in linked:
+            return lib
+    return None
+
+
 def _gemm_symbol(dtype: np.dtype):
     """``cblas_sgemm`` / ``cblas_dgemm`` of numpy's OpenBLAS with its argtypes, or None."""
     if dtype not in _cblas:
         fn = None
         try:
-            from threadpoolctl import ThreadpoolController
-            for lib in ThreadpoolController().lib_controllers:
-                if lib.internal_api != "openblas":
-                    continue
+            lib = _numpy_openblas()
+            if lib is not None:
                 fn = lib._get_symbol("cblas_sgemm" if dtype == np.float32 else "cblas_dgemm")
-                if fn is not None:
-                    integer = ctypes.c_int64 if "64" in lib._symbol_suffix else ctypes.c_int
-                    real = ctypes.c_float if dtype == np.float32 else ctypes.c_double
-                    ptr = ctypes.c_void_p
-                    fn.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int, integer, integer,
-                                   integer, real, ptr, integer, ptr, integer, real, ptr, integer]
-                    fn.restype = None
-                    break
+            if fn is not None:
+                integer = ctypes.c_int64 if "64" in lib._symbol_suffix else ctypes.c_int
+                real = ctypes.c_float if dtype == np.float32 else ctypes.c_double
+                ptr = ctypes.c_void_p
+                fn.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int, integer, integer,
+                               integer, real, ptr, integer, ptr, integer, real, ptr, integer]
+                fn.restype = None
         except Exception:                    # pragma: no cover - another BLAS, another API
             fn = None
         _cblas[dtype] = fn
