@@ -50,7 +50,7 @@ def conv_cases(draw):
 
 
 def without_gather(check, *args):
-    """``check(*args)`` with the tiny-conv gather path off: im2col runs instead."""
+    """``check(*args)`` with the tiny-conv gather path off: the column matrix runs instead."""
     saved = conv.GATHER_MAX_COLS
     conv.GATHER_MAX_COLS = 0
     try:

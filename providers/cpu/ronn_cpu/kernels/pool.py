@@ -39,18 +39,8 @@ def _rows_into_frame(x, p, y, geo, frame, average):
         iy = y * geo[SH] - geo[PT] + i * geo[DH]
         if iy < 0 or iy >= h:
             continue
-        row = x[p, iy, lo:hi]
-        if first:
-            for k in range(seg.size):
-                seg[k] = row[k]
-            first = False
-        elif average:
-            for k in range(seg.size):
-                seg[k] += row[k]
-        else:
-            for k in range(seg.size):
-                v = row[k]
-                seg[k] = v if (v > seg[k]) | (v != v) else seg[k]
+        _reduce_run(seg, 0, x[p, iy], lo, seg.size, first, average)
+        first = False
     if first:                                   # every window row lies in the padding
         for k in range(seg.size):
             seg[k] = 0 if average else -np.inf
@@ -90,17 +80,10 @@ def _columns_into(dst, frame, phases, geo, average):
         return
     for j in range(geo[KW]):
         o = j * dw
-        seg = frame[o:o + ow] if sw == 1 else phases[o % sw, o // sw:o // sw + ow]
-        if j == 0:
-            for k in range(ow):
-                dst[k] = seg[k]
-        elif average:
-            for k in range(ow):
-                dst[k] += seg[k]
+        if sw == 1:
+            _reduce_run(dst, 0, frame, o, ow, j == 0, average)
         else:
-            for k in range(ow):
-                v = seg[k]
-                dst[k] = v if (v > dst[k]) | (v != v) else dst[k]
+            _reduce_run(dst, 0, phases[o % sw], o // sw, ow, j == 0, average)
 
 
 @numba.njit(cache=True, inline="always")
