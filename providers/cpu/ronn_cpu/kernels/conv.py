@@ -145,7 +145,8 @@ def build_conv(build, *, activation, alpha, beta):
     no_residual = np.zeros((0, 0, 0), w.dtype)
     gather_w = None if depth or group != 1 else np.ascontiguousarray(
         np.hstack([packed[0], (b if bias is not None else np.zeros(m, w.dtype)).reshape(m, 1)]))
-    # input spatial shape -> (pads, output size, 1x1 direct, gather index or None)
+    # input spatial shape -> (pads, output size, 1x1 direct, gather index or None, window
+    # geometry, per-tap GEMMs?, Winograd?): the path is chosen once per shape
     geometry: dict[tuple, tuple] = {}
 
     def run(x, _w=None, _b=None, z=None):
