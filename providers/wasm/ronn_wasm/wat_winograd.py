@@ -31,11 +31,15 @@ def _v(op: str, a: str, b: str) -> str:
     return f"(f32x4.{op} {a} {b})"
 
 
-# One padded input row (r = 0..3) of the current tile row into tmp row r: zeros, the image row
-# at column pl, zeros.
+def fill_row(tile_shift: int) -> str:
+    """One padded input row ``r`` of the current tile row (tiles ``1 << tile_shift`` outputs
+    apart) into tmp row ``r``: zeros, the image row at column pl, zeros."""
+    return _FILL_ROW.replace("{shift}", str(tile_shift))
+
+
 _FILL_ROW = """
       (local.set $dst (i32.add (local.get $tmp) (i32.mul (local.get $r) (local.get $wb))))
-      (local.set $ih (i32.add (i32.sub (i32.shl (local.get $th) (i32.const 1)) (local.get $pt)) (local.get $r)))
+      (local.set $ih (i32.add (i32.sub (i32.shl (local.get $th) (i32.const {shift})) (local.get $pt)) (local.get $r)))
       (if (i32.or (i32.lt_s (local.get $ih) (i32.const 0)) (i32.ge_s (local.get $ih) (local.get $H)))
         (then (memory.fill (local.get $dst) (i32.const 0) (local.get $wb)))
         (else
@@ -96,7 +100,7 @@ WINO_IN = f"""
     (local.set $wb (i32.shl (i32.add (i32.shl (local.get $TWp) (i32.const 1)) (i32.const 4)) (i32.const 2)))
     (local.set $plane (i32.shl (i32.mul (local.get $C) (i32.mul (local.get $TH) (local.get $TWp))) (i32.const 2)))
     {_for("$c", "(local.get $C)", _for("$th", "(local.get $TH)", f'''
-      {_for("$r", "(i32.const 4)", _FILL_ROW)}
+      {_for("$r", "(i32.const 4)", fill_row(1))}
       {_rows_combine()}
       (local.set $out (i32.add (local.get $v) (i32.shl (i32.mul (i32.add (i32.mul (local.get $c) (local.get $TH))
                        (local.get $th)) (local.get $TWp)) (i32.const 2))))

@@ -8,7 +8,7 @@ bias and the Relu floor. Columns of 4 tiles are gathered and scattered with 4x4 
 
 from __future__ import annotations
 
-from ronn_wasm.wat_winograd import _for, _g, output_channel
+from ronn_wasm.wat_winograd import _for, _g, fill_row, output_channel
 
 BT = [[4, 0, -5, 0, 1, 0], [0, -4, -4, 1, 1, 0], [0, 4, -4, -1, 1, 0],
       [0, -2, -1, 2, 1, 0], [0, 2, -1, -2, 1, 0], [0, 4, 0, -5, 0, 1]]
@@ -52,22 +52,6 @@ def _transpose(src, dst) -> str:
             f"(local.set ${dst[3]} (i8x16.shuffle {b} (local.get $t2) (local.get $t3)))")
 
 
-_FILL_ROW = """
-      (local.set $dst (i32.add (local.get $tmp) (i32.mul (local.get $r) (local.get $wb))))
-      (local.set $ih (i32.add (i32.sub (i32.shl (local.get $th) (i32.const 2)) (local.get $pt)) (local.get $r)))
-      (if (i32.or (i32.lt_s (local.get $ih) (i32.const 0)) (i32.ge_s (local.get $ih) (local.get $H)))
-        (then (memory.fill (local.get $dst) (i32.const 0) (local.get $wb)))
-        (else
-          (memory.fill (local.get $dst) (i32.const 0) (i32.shl (local.get $pl) (i32.const 2)))
-          (memory.copy (i32.add (local.get $dst) (i32.shl (local.get $pl) (i32.const 2)))
-                       (i32.add (local.get $x) (i32.shl (i32.mul (i32.add (i32.mul (local.get $c) (local.get $H))
-                                (local.get $ih)) (local.get $W)) (i32.const 2)))
-                       (i32.shl (local.get $W) (i32.const 2)))
-          (memory.fill (i32.add (local.get $dst) (i32.shl (i32.add (local.get $pl) (local.get $W)) (i32.const 2)))
-                       (i32.const 0)
-                       (i32.sub (local.get $wb) (i32.shl (i32.add (local.get $pl) (local.get $W)) (i32.const 2))))))"""
-
-
 def _row_at(r: int) -> str:
     return f"(i32.add (local.get $p) (i32.mul (i32.const {r}) (local.get $wb)))"
 
@@ -105,7 +89,7 @@ def _cols_combine() -> str:
     return _for("$i", "(i32.const 6)", _for("$q", "(local.get $TWp)", body, "(i32.const 4)"))
 
 
-_IN_TILE_ROW = (_for("$r", "(i32.const 6)", _FILL_ROW) + _rows_combine() + """
+_IN_TILE_ROW = (_for("$r", "(i32.const 6)", fill_row(2)) + _rows_combine() + """
       (local.set $out (i32.add (local.get $v) (i32.shl (i32.mul (i32.add (i32.mul (local.get $c) (local.get $TH))
                        (local.get $th)) (local.get $TWp)) (i32.const 2))))""" + _cols_combine())
 
