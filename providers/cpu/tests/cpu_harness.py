@@ -1,5 +1,5 @@
 """What the CPU provider's kernel tests share: a runtime whose cpu provider has no fast kernels
-(every node runs the opset's reference kernel), and one-node models."""
+(every node runs the opset's reference kernel), and one-node models (standard and com.ronn)."""
 
 from __future__ import annotations
 
@@ -30,3 +30,19 @@ def one_node(op, x, attrs, constants=(), opset=17):
         "x", helper.np_dtype_to_tensor_dtype(x.dtype), x.shape)],
         [helper.make_empty_tensor_value_info("y")], inits)
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+
+
+def ronn_node(op, feeds: dict, constants: dict, inputs: list[str], activation: str = "Relu",
+              params=(), **attrs):
+    """A model of one ``com.ronn`` fused node: graph inputs named and shaped after ``feeds``,
+    initializers from ``constants``, ``inputs`` in order ("" for an absent one), output ``y``."""
+    extra = {"activation_params": list(params)} if params else {}
+    node = helper.make_node(op, inputs, ["y"], domain="com.ronn", activation=activation,
+                            **extra, **attrs)
+    graph = helper.make_graph(
+        [node], op, [helper.make_tensor_value_info(
+            name, helper.np_dtype_to_tensor_dtype(v.dtype), v.shape) for name, v in feeds.items()],
+        [helper.make_empty_tensor_value_info("y")],
+        [numpy_helper.from_array(v, name) for name, v in constants.items()])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17),
+                                                   helper.make_opsetid("com.ronn", 1)])

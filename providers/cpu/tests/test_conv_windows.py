@@ -77,8 +77,7 @@ RESIDUAL_CASES = {   # name: (c, m, group, kernel, stride, size, threads)
 @pytest.mark.parametrize("case", list(RESIDUAL_CASES))
 def test_fused_conv_adds_the_residual_before_the_activation(case):
     import ronn
-    from onnx import TensorProto, helper, numpy_helper
-    from cpu_harness import REFERENCE, one_node
+    from cpu_harness import REFERENCE, one_node, ronn_node
     c, m, group, k, s, size, threads = RESIDUAL_CASES[case]
     rng = np.random.default_rng(7)
     x = rng.standard_normal((2, c, size, size)).astype(np.float32)
@@ -89,15 +88,8 @@ def test_fused_conv_adds_the_residual_before_the_activation(case):
     conv_out = ronn.Model.load(plain.SerializeToString()).create_session(
         optimization_level="O0", runtime=REFERENCE).run({"x": x})["y"]
     z = rng.standard_normal(conv_out.shape).astype(np.float32)
-    node = helper.make_node("FusedConv", ["x", "w", "b", "z"], ["y"], domain="com.ronn",
-                            activation="LeakyRelu", activation_params=[0.1], **attrs)
-    graph = helper.make_graph(
-        [node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, x.shape),
-                      helper.make_tensor_value_info("z", TensorProto.FLOAT, z.shape)],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
-        [numpy_helper.from_array(w, "w"), numpy_helper.from_array(b, "b")])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17),
-                                                    helper.make_opsetid("com.ronn", 1)])
+    model = ronn_node("FusedConv", {"x": x, "z": z}, {"w": w, "b": b}, ["x", "w", "b", "z"],
+                      "LeakyRelu", [0.1], **attrs)
     session = ronn.Model.load(model.SerializeToString()).create_session(
         optimization_level="O0", threads=threads)
     assert session.placement[0].kernel_plugin == "cpu"

@@ -1,16 +1,18 @@
 """The CPU provider's fast kernels give the reference kernels' results (hypothesis)."""
 
+from unittest.mock import patch
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from onnx import TensorProto, helper, numpy_helper
+from onnx import TensorProto, helper
 
 import ronn
 import ronn_opset_onnx.plugin
 from ronn_core import Runtime
 from ronn_cpu.kernels import activations, conv, gemm
-from cpu_harness import REFERENCE, ReferenceOnlyCPU, one_node
+from cpu_harness import REFERENCE, ReferenceOnlyCPU, one_node, ronn_node
 
 
 def assert_fast_matches_reference(model, x, rtol=1e-4, atol=1e-5, threads=None):
@@ -51,12 +53,8 @@ def conv_cases(draw):
 
 def without_gather(check, *args):
     """``check(*args)`` with the tiny-conv gather path off: the column matrix runs instead."""
-    saved = conv.GATHER_MAX_COLS
-    conv.GATHER_MAX_COLS = 0
-    try:
+    with patch.object(conv, "GATHER_MAX_COLS", 0):
         check(*args)
-    finally:
-        conv.GATHER_MAX_COLS = saved
 
 
 @settings(max_examples=60, deadline=None)
@@ -129,16 +127,8 @@ def test_fast_fused_conv_matches_the_passes_plugin_reference(activation, stride,
     x = rng.standard_normal((1, 3, 9, 9)).astype(np.float32)
     w = rng.standard_normal((4, 3, 3, 3)).astype(np.float32)
     b = rng.standard_normal(4).astype(np.float32)
-    extra = {"activation_params": params} if params else {}
-    node = helper.make_node("FusedConv", ["x", "w", "b"], ["y"], domain="com.ronn",
-                            activation=name, pads=[1, 1, 1, 1], strides=[stride, stride],
-                            **extra)
-    graph = helper.make_graph([node], "fused", [helper.make_tensor_value_info(
-        "x", TensorProto.FLOAT, x.shape)], [helper.make_empty_tensor_value_info("y")],
-        [numpy_helper.from_array(w, "w"), numpy_helper.from_array(b, "b")])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17),
-                                                    helper.make_opsetid("com.ronn", 1)])
-    data = model.SerializeToString()
+    data = ronn_node("FusedConv", {"x": x}, {"w": w, "b": b}, ["x", "w", "b"], name, params,
+                     pads=[1, 1, 1, 1], strides=[stride, stride]).SerializeToString()
     fast = ronn.Model.load(data).create_session(optimization_level="O0")
     assert fast.placement[0].kernel_plugin == "cpu"
     slow = ronn.Model.load(data).create_session(optimization_level="O0", runtime=FUSED)
@@ -286,12 +276,8 @@ def check_gemm(case):
        rows=st.sampled_from([1, 3, 300]), parallel=st.booleans(), seed=st.integers(0, 999))
 def test_fast_fused_gemm_matches_the_passes_plugin_reference(activation, rows, parallel, seed):
     """With ``parallel`` every epilogue takes the parallel loop."""
-    saved = activations.PARALLEL_MIN
-    activations.PARALLEL_MIN = 1 if parallel else saved
-    try:
+    with patch.object(activations, "PARALLEL_MIN", 1 if parallel else activations.PARALLEL_MIN):
         check_fused_gemm(activation, rows, seed)
-    finally:
-        activations.PARALLEL_MIN = saved
 
 
 def check_fused_gemm(activation, rows, seed):
@@ -300,15 +286,8 @@ def check_fused_gemm(activation, rows, seed):
     x = (rng.standard_normal((rows, 16)) * 3).astype(np.float32)
     w = rng.standard_normal((16, 128)).astype(np.float32)
     b = rng.standard_normal(128).astype(np.float32)
-    extra = {"activation_params": params} if params else {}
-    node = helper.make_node("FusedGemm", ["x", "w", "b"], ["y"], domain="com.ronn",
-                            activation=name, **extra)
-    graph = helper.make_graph([node], "fused", [helper.make_tensor_value_info(
-        "x", TensorProto.FLOAT, x.shape)], [helper.make_empty_tensor_value_info("y")],
-        [numpy_helper.from_array(w, "w"), numpy_helper.from_array(b, "b")])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17),
-                                                    helper.make_opsetid("com.ronn", 1)])
-    data = model.SerializeToString()
+    data = ronn_node("FusedGemm", {"x": x}, {"w": w, "b": b}, ["x", "w", "b"], name,
+                     params).SerializeToString()
     fast = ronn.Model.load(data).create_session(optimization_level="O0")
     assert fast.placement[0].kernel_plugin == "cpu"
     slow = ronn.Model.load(data).create_session(optimization_level="O0", runtime=FUSED)

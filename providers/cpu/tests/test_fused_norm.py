@@ -2,10 +2,9 @@
 
 import numpy as np
 from hypothesis import given, settings, strategies as st
-from onnx import TensorProto, helper, numpy_helper
 
 import ronn
-from cpu_harness import REFERENCE, one_node
+from cpu_harness import REFERENCE, one_node, ronn_node
 
 
 def fused_bn_model(x_shape, activation, params, seed, dtype=np.float32):
@@ -13,15 +12,10 @@ def fused_bn_model(x_shape, activation, params, seed, dtype=np.float32):
     c = x_shape[1]
     consts = {"s": rng.uniform(0.5, 1.5, c), "b": rng.normal(size=c),
               "m": rng.normal(size=c), "v": rng.uniform(0.5, 1.5, c)}
-    inits = [numpy_helper.from_array(v.astype(dtype), k) for k, v in consts.items()]
-    extra = {"activation_params": params} if params else {}
-    node = helper.make_node("FusedBatchNormalization", ["x", "s", "b", "m", "v"], ["y"],
-                            domain="com.ronn", epsilon=1e-3, activation=activation, **extra)
-    elem = helper.np_dtype_to_tensor_dtype(np.dtype(dtype))
-    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", elem, x_shape)],
-                              [helper.make_tensor_value_info("y", elem, None)], inits)
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 15),
-                                                   helper.make_opsetid("com.ronn", 1)]), consts
+    consts = {k: v.astype(dtype) for k, v in consts.items()}
+    model = ronn_node("FusedBatchNormalization", {"x": np.zeros(x_shape, dtype)}, consts,
+                      ["x", "s", "b", "m", "v"], activation, params, epsilon=1e-3)
+    return model, consts
 
 
 @settings(max_examples=30, deadline=None)

@@ -1,6 +1,8 @@
 """The fast pooling paths (flat stride-1 planes, one-window planes, strided rows, parallel
 chunks) give the reference kernel's results, NaNs and float64 included (hypothesis)."""
 
+from unittest.mock import patch
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -57,12 +59,8 @@ def test_pool_paths_match_reference(case):
 @settings(max_examples=30, deadline=None)
 @given(pool_cases())
 def test_pool_parallel_chunks_match_reference(case):
-    saved = activations.PARALLEL_MIN
-    activations.PARALLEL_MIN = 1
-    try:
+    with patch.object(activations, "PARALLEL_MIN", 1):
         check(*case)
-    finally:
-        activations.PARALLEL_MIN = saved
 
 
 @pytest.mark.parametrize("op,attrs,shape", [
