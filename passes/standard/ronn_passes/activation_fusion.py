@@ -64,13 +64,13 @@ class ActivationFusion(util.StandardPass):
 
     def rewrite(self, graph: Graph, ctx) -> bool:
         changed = False
-        providers = set(ctx.providers or ["cpu"])
         for node in list(graph.nodes):
             if node.domain or node.op_type not in FUSED or len(node.outputs) != 1:
                 continue
             if node.op_type == "Gemm" and node.version < 7:
                 continue
-            if node.op_type in PROVIDERS_OF and not providers <= PROVIDERS_OF[node.op_type]:
+            if node.op_type in PROVIDERS_OF and not util.only_providers(ctx,
+                                                                         PROVIDERS_OF[node.op_type]):
                 continue
             if node.op_type == "BatchNormalization" and (
                     node.attributes.get("training_mode", 0) or node.version < 7):

@@ -25,7 +25,7 @@ class ResidualFusion(util.StandardPass):
     takes_residual = frozenset({"cpu"})      # providers whose FusedConv takes the fourth input
 
     def rewrite(self, graph: Graph, ctx) -> bool:
-        if not set(ctx.providers or ["cpu"]) <= self.takes_residual:
+        if not util.only_providers(ctx, self.takes_residual):
             return False
         changed = False
         for conv in list(graph.nodes):

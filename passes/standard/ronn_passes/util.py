@@ -208,6 +208,12 @@ def removable(graph: Graph, name: str) -> bool:
     return name not in graph.outputs and not used_by_subgraph(graph, name)
 
 
+def only_providers(ctx, allowed) -> bool:
+    """Whether every provider of the session is in ``allowed`` (a rewrite into an op that only
+    those providers run; ``Pass.providers`` asks for any one of them instead)."""
+    return set(ctx.providers or ["cpu"]) <= set(allowed)
+
+
 def only_consumer(graph: Graph, name: str) -> Node | None:
     """The single node reading ``name`` (once), when ``name`` may otherwise vanish."""
     users = consumers(graph, name)

@@ -28,9 +28,10 @@ class WindowGeometry:
     out_w: int
     wq: int                      # plane width = the widened output row
     rows: int                    # plane rows (the data rows, plus one slack row if needed)
-    phases: np.ndarray           # (P, 2): the (row, column) stride phases built
-    taps: np.ndarray             # (kh * kw, 2): (phase index, flat offset) per tap
+    taps: np.ndarray             # (kh * kw, 2): (phase index, flat offset) per tap, for numba
     row_width: int               # columns per output row in the matrix: wq, or out_w (compact)
+    phase_list: tuple            # ((row, column) stride phase built, ...)
+    tap_list: tuple              # ``taps`` as Python pairs, for the Python loops
 
     @property
     def columns(self) -> int:
@@ -49,11 +50,11 @@ def window_geometry(kh, kw, sh, sw, dh, dw, oh, ow) -> WindowGeometry:
             p = phase_index.setdefault(phase, len(phase_index))
             taps.append((p, ((i * dh) // sh) * wq + (j * dw) // sw))
     slack = 1 if v_max else 0            # the widened last row of a shifted tap runs past hq
-    phases = np.array(list(phase_index), np.int64).reshape(-1, 2)
     # a widened row wastes (wq - ow) / ow of the GEMM: past 1/8 (small maps: 7x7, 14x14) the
     # rows are copied in out_w-long pieces instead, so the GEMM does no extra work
     row_width = ow if (wq - ow) * 8 > ow else wq
-    return WindowGeometry(oh, ow, wq, hq + slack, phases, np.array(taps, np.int64), row_width)
+    return WindowGeometry(oh, ow, wq, hq + slack, np.array(taps, np.int64), row_width,
+                          tuple(phase_index), tuple(taps))
 
 
 def _span(size, phase, stride, pad, length):
@@ -65,11 +66,11 @@ def _span(size, phase, stride, pad, length):
 
 
 def fill_planes(x, planes, phases, sh, sw, pt, pl) -> None:
-    """``planes[p, c, u, v] = x[c, u*sh + a - pt, v*sw + b - pl]`` for each phase ``(a, b)``
-    (0 outside ``x``): numpy's strided copies, a handful of calls per phase."""
+    """``planes[p, c, u, v] = x[c, u*sh + a - pt, v*sw + b - pl]`` for each phase ``(a, b)`` of
+    ``phases`` (0 outside ``x``): numpy's strided copies, a handful of calls per phase."""
     h, w = x.shape[1], x.shape[2]
     rows, wq = planes.shape[2], planes.shape[3]
-    for p, (a, b) in enumerate(phases.tolist()):
+    for p, (a, b) in enumerate(phases):
         plane = planes[p]
         u0, u1 = _span(h, a, sh, pt, rows)
         v0, v1 = _span(w, b, sw, pl, wq)
@@ -118,19 +119,26 @@ def _columns_serial(planes, cols, taps, row_width):
         _copy_row(flat, cols, taps, r, kk, wq, row_width)
 
 
+def filled_planes(x, geo: WindowGeometry, sh, sw, pt, pl, scratch, extra: int = 0):
+    """The phase planes of one image ``x`` (C, H, W), filled, in ``scratch`` (a callable giving
+    a flat buffer), and the ``extra`` elements of that buffer after them."""
+    c = x.shape[0]
+    size = len(geo.phase_list) * c * geo.rows * geo.wq
+    buf = scratch(size + extra, x.dtype)
+    planes = buf[:size].reshape(len(geo.phase_list), c, geo.rows, geo.wq)
+    fill_planes(x, planes, geo.phase_list, sh, sw, pt, pl)
+    return planes, buf[size:]
+
+
 def window_columns(x, geo: WindowGeometry, sh, sw, pt, pl, scratch) -> np.ndarray:
     """The column matrix ``(C * kh * kw, OH * row_width)`` of one image ``x`` (C, H, W), in
-    ``scratch`` (a callable giving a flat buffer). With one tap the plane is the matrix."""
-    c = x.shape[0]
-    plane_size = geo.rows * geo.wq
-    n_phases, kk, n = len(geo.phases), len(geo.taps), geo.columns
-    single = kk == 1 and geo.taps[0, 1] == 0
-    buf = scratch(n_phases * c * plane_size + (0 if single else c * kk * n), x.dtype)
-    planes = buf[:n_phases * c * plane_size].reshape(n_phases, c, geo.rows, geo.wq)
-    fill_planes(x, planes, geo.phases, sh, sw, pt, pl)
+    ``scratch``. With one tap the plane is the matrix."""
+    c, kk, n = x.shape[0], len(geo.tap_list), geo.columns
+    single = kk == 1 and geo.tap_list[0][1] == 0
+    planes, rest = filled_planes(x, geo, sh, sw, pt, pl, scratch, 0 if single else c * kk * n)
     if single:
-        return planes.reshape(c, plane_size)[:, :n]
-    cols = buf[n_phases * c * plane_size:].reshape(c * kk, n)
+        return planes.reshape(c, -1)[:, :n]
+    cols = rest.reshape(c * kk, n)
     loop = _columns_parallel if worth_parallel(cols.size) else _columns_serial
     loop(planes, cols, geo.taps, geo.row_width)
     return cols
@@ -141,13 +149,10 @@ def tap_products(x, tap_weights, geo: WindowGeometry, sh, sw, pt, pl, scratch, p
     slice that tap reads (C, OH * WQ), a strided view BLAS takes as it is: no column matrix.
     Pays when M is small next to C (DenseNet's 128 -> 32 3x3 convs): the column matrix would be
     9 * C / M times the output."""
-    c = x.shape[0]
-    rows = len(geo.phases) * c * geo.rows * geo.wq
-    planes = scratch(rows, x.dtype).reshape(len(geo.phases), c, geo.rows, geo.wq)
-    fill_planes(x, planes, geo.phases, sh, sw, pt, pl)
-    flat = planes.reshape(len(geo.phases), c, -1)
+    planes, _ = filled_planes(x, geo, sh, sw, pt, pl, scratch)
+    flat = planes.reshape(planes.shape[0], planes.shape[1], -1)
     n = product.shape[1]
-    for t, (phase, start) in enumerate(geo.taps.tolist()):
+    for t, (phase, start) in enumerate(geo.tap_list):
         gemm_into(tap_weights[t], flat[phase, :, start:start + n], product, accumulate=t > 0)
 
 
@@ -255,9 +260,6 @@ def depthwise(x, w, bias, out, geo: WindowGeometry, sh, sw, pt, pl, multiplier, 
     """Depthwise conv of one image ``x`` (C, H, W) with ``w`` (M, kh * kw), M = C *
     multiplier, into ``out`` (M, OH, OW) as ``act(conv + bias)``; an empty ``bias`` adds
     nothing."""
-    c = x.shape[0]
-    planes = scratch(len(geo.phases) * c * geo.rows * geo.wq, x.dtype).reshape(
-        len(geo.phases), c, geo.rows, geo.wq)
-    fill_planes(x, planes, geo.phases, sh, sw, pt, pl)
+    planes, _ = filled_planes(x, geo, sh, sw, pt, pl, scratch)
     loop = _depthwise_parallel if worth_parallel(out.size * w.shape[1]) else _depthwise_serial
     loop(planes, w, bias, out, geo.taps, multiplier, code, alpha, beta)
