@@ -85,49 +85,48 @@ def fill_planes(x, planes, phases, sh, sw, pt, pl) -> None:
 
 
 @numba.njit(cache=True, inline="always")
-def _copy_row(flat, cols, taps, r, kk, wq, ow):
+def _copy_row(flat, cols, taps, r, kk, channels, plane, wq, ow):
+    """Row ``r`` of the flat column matrix from the flat planes (unsigned indices, so the
+    copies vectorize; no view per row)."""
     c, t = r // kk, r % kk
-    start = taps[t, 1]
-    dst = cols[r]
+    n = cols.size // (channels * kk)
+    start = np.uint64((taps[t, 0] * channels + c) * plane + taps[t, 1])
+    at = np.uint64(r * n)
     if ow == wq:                          # widened: one slice
-        src = flat[taps[t, 0], c, start:start + dst.size]
-        for q in range(dst.size):
-            dst[q] = src[q]
+        for q in range(np.uint64(n)):
+            cols[at + q] = flat[start + q]
         return
-    plane = flat[taps[t, 0], c]
-    for y in range(dst.size // ow):       # compact: one out_w piece per output row
-        base, at = start + y * wq, y * ow
-        for x in range(ow):
-            dst[at + x] = plane[base + x]
+    for y in range(n // ow):              # compact: one out_w piece per output row
+        base, to = start + np.uint64(y * wq), at + np.uint64(y * ow)
+        for x in range(np.uint64(ow)):
+            cols[to + x] = flat[base + x]
 
 
 @numba.njit(cache=True, parallel=True)
 def _columns_parallel(planes, cols, taps, row_width):
-    c = planes.shape[1]
-    kk, wq = taps.shape[0], planes.shape[3]
-    flat = planes.reshape(planes.shape[0], c, -1)
+    c, plane, wq = planes.shape[1], planes.shape[2] * planes.shape[3], planes.shape[3]
+    flat, out = planes.reshape(-1), cols.reshape(-1)
     for r in numba.prange(cols.shape[0]):
-        _copy_row(flat, cols, taps, r, kk, wq, row_width)
+        _copy_row(flat, out, taps, r, taps.shape[0], c, plane, wq, row_width)
 
 
 @numba.njit(cache=True)
 def _columns_serial(planes, cols, taps, row_width):
-    c = planes.shape[1]
-    kk, wq = taps.shape[0], planes.shape[3]
-    flat = planes.reshape(planes.shape[0], c, -1)
+    c, plane, wq = planes.shape[1], planes.shape[2] * planes.shape[3], planes.shape[3]
+    flat, out = planes.reshape(-1), cols.reshape(-1)
     for r in range(cols.shape[0]):
-        _copy_row(flat, cols, taps, r, kk, wq, row_width)
+        _copy_row(flat, out, taps, r, taps.shape[0], c, plane, wq, row_width)
 
 
 def filled_planes(x, geo: WindowGeometry, sh, sw, pt, pl, scratch, extra: int = 0):
     """The phase planes of one image ``x`` (C, H, W), filled, in ``scratch`` (a callable giving
-    a flat buffer), and the ``extra`` elements of that buffer after them."""
+    a flat buffer), and that whole buffer: the planes, then ``extra`` more elements."""
     c = x.shape[0]
     size = len(geo.phase_list) * c * geo.rows * geo.wq
     buf = scratch(size + extra, x.dtype)
     planes = buf[:size].reshape(len(geo.phase_list), c, geo.rows, geo.wq)
     fill_planes(x, planes, geo.phase_list, sh, sw, pt, pl)
-    return planes, buf[size:]
+    return planes, buf
 
 
 def window_columns(x, geo: WindowGeometry, sh, sw, pt, pl, scratch) -> np.ndarray:
@@ -135,10 +134,10 @@ def window_columns(x, geo: WindowGeometry, sh, sw, pt, pl, scratch) -> np.ndarra
     ``scratch``. With one tap the plane is the matrix."""
     c, kk, n = x.shape[0], len(geo.tap_list), geo.columns
     single = kk == 1 and geo.tap_list[0][1] == 0
-    planes, rest = filled_planes(x, geo, sh, sw, pt, pl, scratch, 0 if single else c * kk * n)
+    planes, buf = filled_planes(x, geo, sh, sw, pt, pl, scratch, 0 if single else c * kk * n)
     if single:
         return planes.reshape(c, -1)[:, :n]
-    cols = rest.reshape(c * kk, n)
+    cols = buf[planes.size:].reshape(c * kk, n)
     loop = _columns_parallel if worth_parallel(cols.size) else _columns_serial
     loop(planes, cols, geo.taps, geo.row_width)
     return cols
@@ -157,42 +156,58 @@ def tap_products(x, tap_weights, geo: WindowGeometry, sh, sw, pt, pl, scratch, p
 
 
 @numba.njit(cache=True, inline="always")
-def _epilogue_row(src, out, bias, residual, m, wq, code, alpha, beta):
-    oh, ow = out.shape[1], out.shape[2]
-    zero = out.dtype.type(0)
+def _epilogue_row(s, d, r, bias, m, src_row, oh, ow, wq, code, alpha, beta):
+    """Channel ``m`` of the epilogue over the flat ``s`` (src), ``d`` (out) and ``r``
+    (residual), with unsigned indices: a signed index makes numba wrap negatives around, and
+    that stops LLVM vectorizing the rows."""
+    zero = d.dtype.type(0)
     add = bias[m] if bias.size > 0 else zero
-    a, b = out.dtype.type(alpha), out.dtype.type(beta)
-    row, dst = src[m], out[m]
-    if residual.size > 0:
-        res = residual[m]
-        for y in range(oh):
-            for x in range(ow):
-                dst[y, x] = row[y * wq + x] + add + res[y, x]
-    else:
-        for y in range(oh):
-            for x in range(ow):
-                dst[y, x] = row[y * wq + x] + add
-    if code == RELU:
-        for y in range(oh):
-            for x in range(ow):
-                v = dst[y, x]
-                dst[y, x] = v if v > zero else zero
-    elif code != NONE:
-        for y in range(oh):
-            for x in range(ow):
-                dst[y, x] = activate(dst[y, x], code, a, b)
+    a, b = d.dtype.type(alpha), d.dtype.type(beta)
+    relu, res = code == RELU, r.size > 0
+    first = np.uint64(m * oh * ow)
+    for y in range(oh):
+        at = np.uint64(m * src_row + y * wq)
+        to = first + np.uint64(y * ow)
+        if relu and res:                 # one loop per case, each one LLVM vectorizes
+            for x in range(np.uint64(ow)):
+                v = s[at + x] + add + r[to + x]
+                d[to + x] = v if v > zero else zero
+        elif relu:
+            for x in range(np.uint64(ow)):
+                v = s[at + x] + add
+                d[to + x] = v if v > zero else zero
+        elif res:
+            for x in range(np.uint64(ow)):
+                d[to + x] = s[at + x] + add + r[to + x]
+        else:
+            for x in range(np.uint64(ow)):
+                d[to + x] = s[at + x] + add
+    if code != NONE and not relu:
+        for q in range(first, first + np.uint64(oh * ow)):
+            d[q] = activate(d[q], code, a, b)
+
+
+@numba.njit(cache=True, inline="always")
+def _epilogue_rows(out, wq):
+    """(rows, row length) per channel: one long row when ``src`` has no widened columns."""
+    oh, ow = out.shape[1], out.shape[2]
+    return (1, oh * ow) if wq == ow else (oh, ow)
 
 
 @numba.njit(cache=True, parallel=True)
 def _epilogue_parallel(src, out, bias, residual, wq, code, alpha, beta):
+    s, d, r = src.reshape(-1), out.reshape(-1), residual.reshape(-1)
+    oh, ow = _epilogue_rows(out, wq)
     for m in numba.prange(out.shape[0]):
-        _epilogue_row(src, out, bias, residual, m, wq, code, alpha, beta)
+        _epilogue_row(s, d, r, bias, m, src.shape[1], oh, ow, wq, code, alpha, beta)
 
 
 @numba.njit(cache=True)
 def _epilogue_serial(src, out, bias, residual, wq, code, alpha, beta):
+    s, d, r = src.reshape(-1), out.reshape(-1), residual.reshape(-1)
+    oh, ow = _epilogue_rows(out, wq)
     for m in range(out.shape[0]):
-        _epilogue_row(src, out, bias, residual, m, wq, code, alpha, beta)
+        _epilogue_row(s, d, r, bias, m, src.shape[1], oh, ow, wq, code, alpha, beta)
 
 
 def epilogue(src, out, bias, residual, wq, code, alpha, beta):
@@ -203,56 +218,73 @@ def epilogue(src, out, bias, residual, wq, code, alpha, beta):
     loop(src, out, bias, residual, wq, code, alpha, beta)
 
 
+# the depthwise loops run over whole blocks of this many outputs (LLVM's vector body): the
+# scalar remainder of a 7x7 map's 63-long loop would cost as much as the rest
+DEPTHWISE_BLOCK = 32
+
+
 @numba.njit(cache=True, inline="always")
-def _depthwise_channel(flat, w, bias, out, acc, taps, m, multiplier, wq, code, alpha, beta):
+def _depthwise_channel(flat, w, bias, out, acc, taps, m, multiplier, channels, plane, wq, code,
+                       alpha, beta):
     """Output channel ``m`` of a depthwise conv: each tap adds ``w * plane`` over the whole
-    widened grid (one long vectorized loop), then the epilogue compacts the rows."""
+    widened grid, rounded up to whole blocks (one long vectorized loop, flat unsigned indices:
+    no view per tap), then the epilogue compacts the rows."""
     c = m // multiplier
-    n = acc.size
+    n = np.uint64(acc.size)
     for q in range(n):
         acc[q] = 0
     for t in range(taps.shape[0]):
         wv = w[m, t]
-        start = taps[t, 1]
-        src = flat[taps[t, 0], c, start:start + n]
+        start = np.uint64((taps[t, 0] * channels + c) * plane + taps[t, 1])
         for q in range(n):
-            acc[q] += wv * src[q]
+            acc[q] += wv * flat[start + q]
     oh, ow = out.shape[1], out.shape[2]
     zero = out.dtype.type(0)
     add = bias[m] if bias.size > 0 else zero
     a, b = out.dtype.type(alpha), out.dtype.type(beta)
-    dst = out[m].reshape(oh * ow)
+    dst = out.reshape(-1)
+    at = np.uint64(m * oh * ow)
     for y in range(oh):
-        for x in range(ow):
-            dst[y * ow + x] = acc[y * wq + x] + add
-    if code == RELU:
-        for q in range(dst.size):
-            v = dst[q]
-            dst[q] = v if v > zero else zero
-    elif code != NONE:
-        for q in range(dst.size):
+        to, row = at + np.uint64(y * ow), np.uint64(y * wq)
+        if code == RELU:
+            for x in range(np.uint64(ow)):
+                v = acc[row + x] + add
+                dst[to + x] = v if v > zero else zero
+        else:
+            for x in range(np.uint64(ow)):
+                dst[to + x] = acc[row + x] + add
+    if code != NONE and code != RELU:
+        for q in range(at, at + np.uint64(oh * ow)):
             dst[q] = activate(dst[q], code, a, b)
 
 
-@numba.njit(cache=True, parallel=True)
-def _depthwise_parallel(planes, w, bias, out, taps, multiplier, code, alpha, beta):
-    c = planes.shape[1]
-    flat = planes.reshape(planes.shape[0], c, -1)
+@numba.njit(cache=True, inline="always")
+def _depthwise_extent(planes, out):
+    """(channels, plane size, plane width, accumulator length: the grid in whole blocks)."""
     wq = planes.shape[3]
     n = out.shape[1] * wq
-    for m in numba.prange(out.shape[0]):
+    return planes.shape[1], planes.shape[2] * wq, wq, -(-n // DEPTHWISE_BLOCK) * DEPTHWISE_BLOCK
+
+
+@numba.njit(cache=True, parallel=True)
+def _depthwise_parallel(planes, flat, w, bias, out, taps, multiplier, code, alpha, beta):
+    c, plane, wq, n = _depthwise_extent(planes, out)
+    blocks = numba.get_num_threads()
+    per = -(-out.shape[0] // blocks)
+    for k in numba.prange(blocks):
         acc = np.empty(n, out.dtype)
-        _depthwise_channel(flat, w, bias, out, acc, taps, m, multiplier, wq, code, alpha, beta)
+        for m in range(k * per, min(out.shape[0], (k + 1) * per)):
+            _depthwise_channel(flat, w, bias, out, acc, taps, m, multiplier, c, plane, wq,
+                               code, alpha, beta)
 
 
 @numba.njit(cache=True)
-def _depthwise_serial(planes, w, bias, out, taps, multiplier, code, alpha, beta):
-    c = planes.shape[1]
-    flat = planes.reshape(planes.shape[0], c, -1)
-    wq = planes.shape[3]
-    acc = np.empty(out.shape[1] * wq, out.dtype)
+def _depthwise_serial(planes, flat, w, bias, out, taps, multiplier, code, alpha, beta):
+    c, plane, wq, n = _depthwise_extent(planes, out)
+    acc = np.empty(n, out.dtype)
     for m in range(out.shape[0]):
-        _depthwise_channel(flat, w, bias, out, acc, taps, m, multiplier, wq, code, alpha, beta)
+        _depthwise_channel(flat, w, bias, out, acc, taps, m, multiplier, c, plane, wq, code,
+                           alpha, beta)
 
 
 def depthwise(x, w, bias, out, geo: WindowGeometry, sh, sw, pt, pl, multiplier, code, alpha,
@@ -260,6 +292,6 @@ def depthwise(x, w, bias, out, geo: WindowGeometry, sh, sw, pt, pl, multiplier, 
     """Depthwise conv of one image ``x`` (C, H, W) with ``w`` (M, kh * kw), M = C *
     multiplier, into ``out`` (M, OH, OW) as ``act(conv + bias)``; an empty ``bias`` adds
     nothing."""
-    planes, _ = filled_planes(x, geo, sh, sw, pt, pl, scratch)
+    planes, flat = filled_planes(x, geo, sh, sw, pt, pl, scratch, DEPTHWISE_BLOCK)
     loop = _depthwise_parallel if worth_parallel(out.size * w.shape[1]) else _depthwise_serial
-    loop(planes, w, bias, out, geo.taps, multiplier, code, alpha, beta)
+    loop(planes, flat, w, bias, out, geo.taps, multiplier, code, alpha, beta)
