@@ -11,12 +11,14 @@ _blas: list | None = None
 
 
 def _blas_controllers() -> list:
-    """(get, set) thread-count calls of the native pools loaded now (BLAS, OpenMP), found once:
-    raw C functions where they are exported (~0.1 us a call), else threadpoolctl's methods."""
+    """(get, set, is BLAS) thread-count calls of the native pools loaded now (BLAS, OpenMP),
+    found once: raw C functions where they are exported (~0.1 us a call), else threadpoolctl's
+    methods."""
     global _blas
     if _blas is None:
         from threadpoolctl import ThreadpoolController
-        _blas = [_raw_calls(lib) for lib in ThreadpoolController().lib_controllers]
+        _blas = [(*_raw_calls(lib), lib.user_api == "blas")
+                 for lib in ThreadpoolController().lib_controllers]
     return _blas
 
 
@@ -52,9 +54,16 @@ def _numba_threads():
     return get, set_, numba.config.NUMBA_NUM_THREADS
 
 
+def wanted(threads: int, is_blas: bool) -> int:
+    """A pool's thread count during a run: BLAS runs each product on one thread, called from
+    RONN's numba pool (kernels/blas.py); the others get the run's ``threads``."""
+    return 1 if is_blas else threads
+
+
 class ThreadLimit:
-    """Entered around one run: BLAS and numba use at most ``threads``; what was changed is put
-    back on exit. Checks before it sets, so a run whose limits already hold pays ~0.5 us (where
+    """Entered around one run: numba (and OpenMP) use ``threads``, BLAS one thread per call
+    (see ``wanted``); what was changed is put back on exit. Checks before it sets, so a run
+    whose limits already hold pays ~0.5 us (where
     ``threadpoolctl.limit`` costs ~10 us). One object per run: concurrent runs never share it."""
 
     __slots__ = ("threads", "numba", "blas", "undo")
@@ -63,16 +72,15 @@ class ThreadLimit:
         self.threads, self.numba, self.blas, self.undo = threads, numba_calls, blas, []
 
     def __enter__(self) -> "ThreadLimit":
-        want = self.threads
-        for get, set_ in self.blas:
-            old = get()
+        for get, set_, is_blas in self.blas:
+            old, want = get(), wanted(self.threads, is_blas)
             if old is not None and old != want:
                 set_(want)
                 self.undo.append((set_, old))
         get, set_, most = self.numba
-        old, wanted = get(), min(want, most)
-        if old != wanted:
-            set_(wanted)
+        old, count = get(), min(self.threads, most)
+        if old != count:
+            set_(count)
             self.undo.append((set_, old))
         if self.undo:
             _changes[0] += 1
@@ -108,9 +116,9 @@ def _limit_factory(threads: int, numba_calls, blas: list):
         if seen is not None and seen[0] == threads and seen[1] == changes and seen[2] > 0:
             _verified.state = (threads, changes, seen[2] - 1)
             return _LIMITS_HOLD
-        for get, _ in blas:
+        for get, _, is_blas in blas:
             old = get()
-            if old is not None and old != threads:
+            if old is not None and old != wanted(threads, is_blas):
                 return ThreadLimit(threads, numba_calls, blas)
         if numba_get() != numba_wanted:
             return ThreadLimit(threads, numba_calls, blas)
@@ -128,7 +136,7 @@ class CPUExecutionProvider(ExecutionProvider):
     uses_reference_kernels = True
 
     def run_context(self):
-        """Limit BLAS and numba to the session's ``threads`` during a run."""
-        if self.threads is None:
-            return None
-        return _limit_factory(self.threads, _numba_threads(), _blas_controllers())
+        """numba on the session's ``threads`` (all of numba's without a limit), BLAS on one
+        thread per call during a run (see ``wanted``)."""
+        calls = _numba_threads()
+        return _limit_factory(self.threads or calls[2], calls, _blas_controllers())

@@ -1,4 +1,6 @@
-"""blas.gemm_into: numpy's OpenBLAS called directly, for C += A @ B over strided views."""
+"""blas.matmul: numpy's OpenBLAS called on numba's threads, for C (+)= A @ B over strided views."""
+
+from unittest.mock import patch
 
 import numpy as np
 import pytest
@@ -20,36 +22,51 @@ def test_the_cblas_symbols_of_numpys_own_openblas_are_used():
     assert blas._gemm_symbol(np.dtype(np.float64)) is not None
 
 
-@settings(max_examples=60, deadline=None)
-@given(m=st.integers(1, 9), k=st.integers(1, 9), n=st.integers(1, 9), pad=st.integers(0, 5),
+@settings(max_examples=80, deadline=None)
+@given(batch=st.sampled_from([(), (1,), (3,), (2, 2)]), m=st.integers(1, 40),
+       k=st.integers(1, 9), n=st.integers(1, 40), pad=st.integers(0, 5),
        accumulate=st.booleans(), dtype=st.sampled_from([np.float32, np.float64]),
-       seed=st.integers(0, 99))
-def test_gemm_into_strided_views_matches_numpy(m, k, n, pad, accumulate, dtype, seed):
+       split_small=st.booleans(), seed=st.integers(0, 99))
+def test_matmul_over_strided_views_matches_numpy(batch, m, k, n, pad, accumulate, dtype,
+                                                 split_small, seed):
+    """Serial, and (``split_small``: no serial threshold) split into row or column blocks over
+    numba's threads; C's columns past the view are never written."""
     rng = np.random.default_rng(seed)
-    a = rng.standard_normal((m, k)).astype(dtype)
-    big_b = rng.standard_normal((k, n + pad + 2)).astype(dtype)
-    b = big_b[:, 2:2 + n]                                  # rows strided, columns contiguous
-    big_c = rng.standard_normal((m, n + pad)).astype(dtype)
-    c = big_c[:, :n]
+    a = rng.standard_normal(batch + (m, k)).astype(dtype)
+    big_b = rng.standard_normal(batch + (k, n + pad + 2)).astype(dtype)
+    b = big_b[..., 2:2 + n]                                # rows strided, columns contiguous
+    big_c = rng.standard_normal(batch + (m, n + pad)).astype(dtype)
+    c = big_c[..., :n]
     before = big_c.copy()
     want = (c + a @ b) if accumulate else a @ b
-    blas.gemm_into(a, b, c, accumulate)
+    with patch.object(blas, "OPENBLAS_SERIAL_MACS", 0 if split_small else blas.OPENBLAS_SERIAL_MACS):
+        blas.matmul(a, b, c, accumulate)
     np.testing.assert_allclose(c, want, rtol=1e-5, atol=1e-5)
-    np.testing.assert_array_equal(big_c[:, n:], before[:, n:])   # nothing past the view
+    np.testing.assert_array_equal(big_c[..., n:], before[..., n:])   # nothing past the view
 
 
-def test_gemm_into_falls_back_to_numpy_for_non_unit_column_strides():
+@pytest.mark.parametrize("m, n", [(300, 20), (20, 300), (7, 1000)])
+def test_matmul_blocks_cover_every_row_and_column(m, n):
+    """Row blocks (many rows) and 16-aligned column blocks (few rows) tile the whole output."""
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal((m, 64)), rng.standard_normal((64, n))
+    c = np.full((m, n), np.nan)
+    with patch.object(blas, "OPENBLAS_SERIAL_MACS", 0):
+        parts, by_rows = blas.split(m, n, 1, m * n * 64)
+        blas.matmul(a, b, c)
+    assert by_rows == (m >= n) or parts == 1
+    np.testing.assert_allclose(c, a @ b, rtol=1e-10)
+
+
+def test_matmul_falls_back_to_numpy_for_non_unit_column_strides():
     a = np.ones((2, 3), np.float32)
     b = np.arange(12, dtype=np.float32).reshape(3, 4)[:, ::2]
     c = np.ones((2, 2), np.float32)
-    blas.gemm_into(a, b, c, accumulate=True)
+    blas.matmul(a, b, c, accumulate=True)
     np.testing.assert_array_equal(c, 1 + a @ b)
 
 
-def test_gemm_into_refuses_mismatched_operands():
-    with pytest.raises(ValueError, match=r"float32\[2, 3\] @ float32\[4, 2\]"):
-        blas.gemm_into(np.ones((2, 3), np.float32), np.ones((4, 2), np.float32),
-                       np.ones((2, 2), np.float32), accumulate=False)
-    with pytest.raises(ValueError, match="float64"):
-        blas.gemm_into(np.ones((2, 3), np.float32), np.ones((3, 2), np.float64),
-                       np.ones((2, 2), np.float32), accumulate=False)
+def test_matmul_refuses_mismatched_operands_as_numpy_does():
+    with pytest.raises(ValueError, match="mismatch"):
+        blas.matmul(np.ones((2, 3), np.float32), np.ones((4, 2), np.float32),
+                    np.ones((2, 2), np.float32))

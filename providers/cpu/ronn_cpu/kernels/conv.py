@@ -13,7 +13,7 @@ import numpy as np
 from ronn_core import kernel
 from ronn_cpu.kernels.activations import (NONE, _bias_activation_serial, bias_activation,
                                           epilogue_args, fused_params, no_bias)
-from ronn_cpu.kernels.blas import OPENBLAS_SERIAL_MACS
+from ronn_cpu.kernels.blas import OPENBLAS_SERIAL_MACS, matmul
 from ronn_cpu.kernels.conv_loops import gather_columns
 from ronn_cpu.kernels.conv_windows import depthwise, epilogue, tap_products, window_columns
 from ronn_cpu.kernels.conv_windows import window_geometry as columns_geometry
@@ -208,9 +208,9 @@ def build_conv(build, *, activation, alpha, beta):
             if direct:
                 product = oi.reshape(group, m // group, p)
                 if group == 1:
-                    np.matmul(packed[0], xi.reshape(kk, p), out=product[0])
+                    matmul(packed[0], xi.reshape(kk, p), product[0])
                 else:
-                    np.matmul(packed, xi.reshape(group, kk, p), out=product)
+                    matmul(packed, xi.reshape(group, kk, p), product)
                 if z4 is not None:
                     epilogue(oi.reshape(m, p), oi, b, zi, ow, code, alpha, beta)
                 elif fused_epilogue:
@@ -221,10 +221,10 @@ def build_conv(build, *, activation, alpha, beta):
             product = oi.reshape(m, p) if windows.row_width == ow else \
                 _product_scratch(m * n_cols, x.dtype).reshape(m, n_cols)
             if group == 1:
-                np.matmul(packed[0], cols, out=product)
+                matmul(packed[0], cols, product)
             else:
-                np.matmul(packed, cols.reshape(group, kk, n_cols),
-                          out=product.reshape(group, m // group, n_cols))
+                matmul(packed, cols.reshape(group, kk, n_cols),
+                       product.reshape(group, m // group, n_cols))
             if windows.row_width != ow or fused_epilogue or z4 is not None:
                 epilogue(product, oi, b, zi, windows.row_width, code, alpha, beta)
         return out.reshape(n, m, ow) if one_d else out

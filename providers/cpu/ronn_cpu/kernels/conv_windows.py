@@ -18,7 +18,7 @@ import numba
 import numpy as np
 
 from ronn_cpu.kernels.activations import RELU, NONE, activate, worth_parallel
-from ronn_cpu.kernels.blas import gemm_into
+from ronn_cpu.kernels.blas import matmul
 
 
 @dataclass(frozen=True)
@@ -152,7 +152,7 @@ def tap_products(x, tap_weights, geo: WindowGeometry, sh, sw, pt, pl, scratch, p
     flat = planes.reshape(planes.shape[0], planes.shape[1], -1)
     n = product.shape[1]
     for t, (phase, start) in enumerate(geo.tap_list):
-        gemm_into(tap_weights[t], flat[phase, :, start:start + n], product, accumulate=t > 0)
+        matmul(tap_weights[t], flat[phase, :, start:start + n], product, accumulate=t > 0)
 
 
 @numba.njit(cache=True, inline="always")
@@ -267,9 +267,9 @@ def _depthwise_extent(planes, out):
 
 
 @numba.njit(cache=True, parallel=True)
-def _depthwise_parallel(planes, flat, w, bias, out, taps, multiplier, code, alpha, beta):
+def _depthwise_parallel(planes, flat, w, bias, out, taps, multiplier, code, alpha, beta,
+                        blocks):
     c, plane, wq, n = _depthwise_extent(planes, out)
-    blocks = numba.get_num_threads()
     per = -(-out.shape[0] // blocks)
     for k in numba.prange(blocks):
         acc = np.empty(n, out.dtype)
@@ -293,5 +293,8 @@ def depthwise(x, w, bias, out, geo: WindowGeometry, sh, sw, pt, pl, multiplier, 
     multiplier, into ``out`` (M, OH, OW) as ``act(conv + bias)``; an empty ``bias`` adds
     nothing."""
     planes, flat = filled_planes(x, geo, sh, sw, pt, pl, scratch, DEPTHWISE_BLOCK)
-    loop = _depthwise_parallel if worth_parallel(out.size * w.shape[1]) else _depthwise_serial
-    loop(planes, flat, w, bias, out, geo.taps, multiplier, code, alpha, beta)
+    if worth_parallel(out.size * w.shape[1]):
+        _depthwise_parallel(planes, flat, w, bias, out, geo.taps, multiplier, code, alpha, beta,
+                            numba.get_num_threads())
+    else:
+        _depthwise_serial(planes, flat, w, bias, out, geo.taps, multiplier, code, alpha, beta)

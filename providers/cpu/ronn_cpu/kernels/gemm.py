@@ -12,6 +12,7 @@ import numba
 import numpy as np
 
 from ronn_core import kernel
+from ronn_cpu.kernels.blas import matmul
 from ronn_cpu.kernels.activations import (NONE, RELU, activate, bias_activation, epilogue_args,
                                           fused_params, no_bias)
 
@@ -95,7 +96,7 @@ def build_gemm(build, *, activation, alpha_act, beta_act):
             raise ValueError(f"Gemm: A' is {list(lhs.shape)} but B' is {[k, n]}; their inner "
                              f"dimensions differ")
         out = np.empty((lhs.shape[0], n), dtype)
-        np.matmul(lhs, packed, out=out)
+        matmul(lhs, packed, out)
         if full_c is not None:
             out += full_c
         if epilogue:

@@ -16,6 +16,7 @@ import numpy as np
 from numba import prange
 
 from ronn_core import kernel
+from ronn_cpu.kernels.blas import matmul
 from ronn_cpu.kernels.transformer_elementwise import JIT, PARALLEL_MIN
 from ronn_cpu.kernels.transformer_math import exp, exp32, float_from_bits
 
@@ -94,37 +95,6 @@ def softmax_rows(rows: np.ndarray, scale: float = 1.0, divide: bool = False,
     (_exp_parallel if parallel else _exp_serial)(rows, bits, rows.dtype == np.float32)
 
 
-_blas_pools: list | None = None
-
-
-class _SingleThreadBlas:
-    """BLAS on the calling thread only, for the duration of a ``with`` block.
-
-    The attention products are a batch of small GEMMs (e.g. 8 x 128x64x128): split over BLAS's
-    threads each one waits on a barrier, which on a loaded machine costs several times the work
-    (measured: 7-10 ms per attention node with 2 threads vs 0.6 ms with 1)."""
-
-    __slots__ = ("undo",)
-
-    def __enter__(self):
-        global _blas_pools
-        if _blas_pools is None:
-            from threadpoolctl import ThreadpoolController
-            _blas_pools = [c for c in ThreadpoolController().lib_controllers
-                           if c.user_api == "blas"]
-        self.undo = []
-        for pool in _blas_pools:
-            old = pool.get_num_threads()
-            if old is not None and old != 1:
-                pool.set_num_threads(1)
-                self.undo.append((pool, old))
-        return self
-
-    def __exit__(self, *exc):
-        for pool, old in self.undo:
-            pool.set_num_threads(old)
-
-
 def _mask_rows(mask: np.ndarray, scores_shape: tuple) -> tuple | None:
     """(mask as contiguous rows, the mask row of every score row), or None when the mask does
     not broadcast onto the scores without changing their shape."""
@@ -161,8 +131,8 @@ def attention(build):
                 or k_t.shape[-1] != v.shape[-2] or (mask is not None and mask.dtype != dtype) \
                 or 0 in q.shape or 0 in k_t.shape or 0 in v.shape:
             return reference(q, k_t, v, mask)
-        with _SingleThreadBlas():
-            scores = np.matmul(q, k_t)
+        scores = np.empty(q.shape[:-1] + k_t.shape[-1:], dtype)
+        matmul(q, k_t, scores)
         t = scores.shape[-1]
         rows = scores.reshape(-1, t)
         if mask is not None:
@@ -172,12 +142,13 @@ def attention(build):
             softmax_rows(rows, dtype.type(scale), divide, *found)
         else:
             softmax_rows(rows, dtype.type(scale), divide)
-        with _SingleThreadBlas():
-            if q.ndim != 4:
-                return np.matmul(scores, v)
-            b, h, s = scores.shape[:3]
-            out = np.empty((b, s, h, v.shape[-1]), dtype).transpose(0, 2, 1, 3)
-            np.matmul(scores, v, out=out)
+        if q.ndim != 4:
+            out = np.empty(scores.shape[:-1] + v.shape[-1:], dtype)
+            matmul(scores, v, out)
+            return out
+        b, h, s = scores.shape[:3]
+        out = np.empty((b, s, h, v.shape[-1]), dtype).transpose(0, 2, 1, 3)
+        matmul(scores, v, out)
         return out
 
     return run

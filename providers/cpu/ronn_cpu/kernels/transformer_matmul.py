@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from ronn_core import kernel
+from ronn_cpu.kernels import blas
 from ronn_cpu.kernels.transformer_elementwise import activation_code, apply_epilogue
 
 FLOATS = (np.float32, np.float64)
@@ -54,7 +55,7 @@ def build_matmul(build, activation: str | None, params):
                 return reference(a, _w, bias)
         out = np.empty(a.shape[:-1] + (n,), dtype)
         rows = out.reshape(-1, n)
-        np.matmul(a.reshape(-1, k), w, out=rows)
+        blas.matmul(a.reshape(-1, k), w, rows)
         apply_epilogue(rows, vec, code, p0, p1)
         return out
 

@@ -12,6 +12,7 @@ import numba
 import numpy as np
 
 from ronn_cpu.kernels.activations import activate, worth_parallel
+from ronn_cpu.kernels.blas import matmul
 
 _G = np.array([[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]])
 
@@ -125,5 +126,5 @@ def winograd_conv(x, u, bias, out, pt, pl, code, alpha, beta, scratch):
     mm = buf[16 * c * tiles:].reshape(16, m, tiles)
     big = worth_parallel(v.size)
     (_input_parallel if big else _input_serial)(x, v, tiles_h, tiles_w, pt, pl)
-    np.matmul(u, v, out=mm)
+    matmul(u, v, mm)
     (_output_parallel if big else _output_serial)(mm, out, bias, tiles_w, code, alpha, beta)
