@@ -1,5 +1,6 @@
 """blas.matmul: numpy's OpenBLAS called on numba's threads, for C (+)= A @ B over strided views."""
 
+import ctypes
 from unittest.mock import patch
 
 import numpy as np
@@ -18,19 +19,22 @@ def test_the_cblas_symbols_of_numpys_own_openblas_are_used():
     config = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
     assert lib is not None and lib.version == config["version"]
     assert ("64" in lib._symbol_suffix) == ("USE64BITINT" in config["openblas configuration"])
-    assert blas._gemm_symbol(np.dtype(np.float32)) is not None
-    assert blas._gemm_symbol(np.dtype(np.float64)) is not None
+    for routine in ("gemm", "gemv"):
+        for dtype in (np.float32, np.float64):
+            assert blas.address(routine, dtype) == ctypes.cast(lib._get_symbol(
+                f"cblas_{'s' if dtype == np.float32 else 'd'}{routine}"), ctypes.c_void_p).value
 
 
 @settings(max_examples=80, deadline=None)
-@given(batch=st.sampled_from([(), (1,), (3,), (2, 2)]), m=st.integers(1, 40),
-       k=st.integers(1, 9), n=st.integers(1, 40), pad=st.integers(0, 5),
+@given(batch=st.sampled_from([(), (1,), (3,), (2, 2)]), m=st.sampled_from([1, 2, 7, 40]),
+       k=st.integers(1, 9), n=st.sampled_from([1, 3, 16, 40]), pad=st.integers(0, 5),
        accumulate=st.booleans(), dtype=st.sampled_from([np.float32, np.float64]),
-       split_small=st.booleans(), seed=st.integers(0, 99))
+       split_small=st.booleans(), transposed=st.booleans(), seed=st.integers(0, 99))
 def test_matmul_over_strided_views_matches_numpy(batch, m, k, n, pad, accumulate, dtype,
-                                                 split_small, seed):
+                                                 split_small, transposed, seed):
     """Serial, and (``split_small``: no serial threshold) split into row or column blocks over
-    numba's threads; C's columns past the view are never written."""
+    numba's threads; one row or column takes gemv; transposed operands go to BLAS as they are;
+    C's columns past the view are never written."""
     rng = np.random.default_rng(seed)
     a = rng.standard_normal(batch + (m, k)).astype(dtype)
     big_b = rng.standard_normal(batch + (k, n + pad + 2)).astype(dtype)
@@ -39,7 +43,11 @@ def test_matmul_over_strided_views_matches_numpy(batch, m, k, n, pad, accumulate
     c = big_c[..., :n]
     before = big_c.copy()
     want = (c + a @ b) if accumulate else a @ b
-    with patch.object(blas, "OPENBLAS_SERIAL_MACS", 0 if split_small else blas.OPENBLAS_SERIAL_MACS):
+    if transposed:                                         # a and b stored transposed
+        a = np.ascontiguousarray(np.swapaxes(a, -1, -2)).swapaxes(-1, -2)
+        b = np.ascontiguousarray(np.swapaxes(b, -1, -2)).swapaxes(-1, -2)
+    serial = blas.OPENBLAS_SERIAL_MACS
+    with patch.object(blas, "OPENBLAS_SERIAL_MACS", 0 if split_small else serial):
         blas.matmul(a, b, c, accumulate)
     np.testing.assert_allclose(c, want, rtol=1e-5, atol=1e-5)
     np.testing.assert_array_equal(big_c[..., n:], before[..., n:])   # nothing past the view

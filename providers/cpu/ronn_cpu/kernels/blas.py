@@ -6,7 +6,7 @@ them ran 10-20x slower on two cores. So during a run OpenBLAS is held to one thr
 provider.ThreadLimit) and ``matmul`` splits a product into row or column blocks, one
 single-threaded ``cblas_?gemm`` per block, over numba's threads: the epilogues, column copies
 and pools after it can then go parallel too. ``cblas_?gemm`` is called by address from numba
-(``_cblas_gemm``, an intrinsic: the compiled code stays cacheable), so it also takes what
+(``_c_call``, an intrinsic: the compiled code stays cacheable), so it also takes what
 ``np.matmul`` cannot: ``C += A @ B`` in place, and strided views.
 
 Below ``OPENBLAS_SERIAL_MACS`` multiply-adds a product runs on one thread (OpenBLAS's own
@@ -28,8 +28,8 @@ from numba.extending import intrinsic
 
 OPENBLAS_SERIAL_MACS = 1 << 18
 
-_ROW_MAJOR, _NO_TRANS = 101, 111
-_cblas: dict[np.dtype, object] = {}
+_ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
+_addresses: dict[tuple[str, np.dtype], int] = {}
 
 
 def _numpy_openblas():
@@ -51,72 +51,74 @@ def _numpy_openblas():
     return None
 
 
-def _gemm_symbol(dtype: np.dtype):
-    """``cblas_sgemm`` / ``cblas_dgemm`` of numpy's OpenBLAS with its argtypes, or None."""
-    if dtype not in _cblas:
-        fn = None
-        try:
-            lib = _numpy_openblas()
-            if lib is not None:
-                fn = lib._get_symbol("cblas_sgemm" if dtype == np.float32 else "cblas_dgemm")
-            if fn is not None:
-                integer = ctypes.c_int64 if "64" in lib._symbol_suffix else ctypes.c_int
-                real = ctypes.c_float if dtype == np.float32 else ctypes.c_double
-                ptr = ctypes.c_void_p
-                fn.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int, integer, integer,
-                               integer, real, ptr, integer, ptr, integer, real, ptr, integer]
-                fn.restype = None
-        except Exception:                    # pragma: no cover - another BLAS, another API
-            fn = None
-        _cblas[dtype] = fn
-    return _cblas[dtype]
-
-
-def _address(dtype) -> int:
-    """The address of numpy's ILP64 ``cblas_?gemm`` for ``dtype``, or 0 (numpy runs it)."""
-    fn = _gemm_symbol(np.dtype(dtype)) if np.dtype(dtype) in (np.float32, np.float64) else None
-    if fn is None or fn.argtypes[3] is not ctypes.c_int64:
-        return 0
-    return ctypes.cast(fn, ctypes.c_void_p).value or 0
-
-
-_ADDRESS = {}
+def address(routine: str, dtype) -> int:
+    """The address of numpy's ``cblas_?<routine>`` (``gemm``, ``gemv``) for float32 / float64,
+    or 0 where there is none usable: another BLAS, or 32-bit integers (the calls pass int64)."""
+    key = (routine, np.dtype(dtype))
+    if key not in _addresses:
+        found = 0
+        if key[1] in (np.float32, np.float64):
+            try:
+                lib = _numpy_openblas()
+                if lib is not None and "64" in lib._symbol_suffix:
+                    fn = lib._get_symbol(("cblas_s" if key[1] == np.float32 else "cblas_d")
+                                         + routine)
+                    found = (ctypes.cast(fn, ctypes.c_void_p).value or 0) if fn else 0
+            except Exception:                # pragma: no cover - another BLAS, another API
+                found = 0
+        _addresses[key] = found
+    return _addresses[key]
 
 
 @intrinsic
-def _cblas_gemm(typingctx, address, m, n, k, a, lda, b, ldb, beta, c, ldc):
-    """``cblas_?gemm(RowMajor, NoTrans, NoTrans, m, n, k, 1, a, lda, b, ldb, beta, c, ldc)``
-    through the function at ``address``; pointers and sizes are int64, ``beta`` the element
-    type (float32: sgemm, float64: dgemm)."""
-    sig = types.void(address, m, n, k, a, lda, b, ldb, beta, c, ldc)
+def _c_call(typingctx, function, arguments):
+    """Call the C function at address ``function`` with the tuple ``arguments`` (int32 for
+    CBLAS enums, int64 for sizes and pointers, float32 / float64): cblas by address, so the
+    numba code that calls it stays cacheable."""
+    sig = types.void(function, arguments)
 
     def codegen(context, builder, signature, args):
-        address, m, n, k, a, lda, b, ldb, beta, c, ldc = args
-        i32, i64 = ir.IntType(32), ir.IntType(64)
-        real = beta.type
-        ptr = ir.IntType(8).as_pointer()
-        fnty = ir.FunctionType(ir.VoidType(), [i32, i32, i32, i64, i64, i64, real, ptr, i64,
-                                               ptr, i64, real, ptr, i64])
-        fn = builder.inttoptr(address, fnty.as_pointer())
-        builder.call(fn, [ir.Constant(i32, _ROW_MAJOR), ir.Constant(i32, _NO_TRANS),
-                          ir.Constant(i32, _NO_TRANS), m, n, k, ir.Constant(real, 1.0),
-                          builder.inttoptr(a, ptr), lda, builder.inttoptr(b, ptr), ldb, beta,
-                          builder.inttoptr(c, ptr), ldc])
+        function, values = args
+        values = [builder.extract_value(values, i) for i in range(len(signature.args[1]))]
+        fnty = ir.FunctionType(ir.VoidType(), [v.type for v in values])
+        builder.call(builder.inttoptr(function, fnty.as_pointer()), values)
         return context.get_dummy_value()
     return sig, codegen
 
 
 @numba.njit(cache=True, inline="always")
-def _gemm_block(address, a, b, c, beta, i, r0, r1, c0, c1):
-    """``c[i, r0:r1, c0:c1] (= or +=) a[i, r0:r1] @ b[i, :, c0:c1]`` on this thread."""
+def _i64(v):
+    return np.int64(v)
+
+
+@numba.njit(cache=True, inline="always")
+def _gemm_block(gemm, gemv, a, b, c, beta, ta, lda, tb, ldb, i, r0, r1, c0, c1):
+    """``c[i, r0:r1, c0:c1] (= or +=) a[i, r0:r1] @ b[i, :, c0:c1]`` on this thread: one
+    ``cblas_?gemm``, or ``?gemv`` for a single row or column (OpenBLAS's gemm is several
+    times slower there). ``ta``/``tb``: the operand is stored transposed, rows ``ld`` apart."""
     item = c.itemsize
-    _cblas_gemm(address, np.int64(r1 - r0), np.int64(c1 - c0), np.int64(a.shape[2]),
-                np.int64(a.ctypes.data + i * a.strides[0] + r0 * a.strides[1]),
-                np.int64(a.strides[1] // item),
-                np.int64(b.ctypes.data + i * b.strides[0] + c0 * item),
-                np.int64(b.strides[1] // item), beta,
-                np.int64(c.ctypes.data + i * c.strides[0] + r0 * c.strides[1] + c0 * item),
-                np.int64(c.strides[1] // item))
+    one = c.dtype.type(1)
+    k = a.shape[2]
+    pa = a.ctypes.data + i * a.strides[0] + r0 * a.strides[1]
+    pb = b.ctypes.data + i * b.strides[0] + c0 * b.strides[2]
+    pc = c.ctypes.data + i * c.strides[0] + r0 * c.strides[1] + c0 * item
+    ldc = c.strides[1] // item
+    order = np.int32(_ROW_MAJOR)
+    if r1 - r0 == 1 and gemv:              # a row of c: op(b)^T @ that row of a
+        rows, cols = (c1 - c0, k) if tb else (k, c1 - c0)
+        _c_call(gemv, (order, np.int32(_NO_TRANS if tb else _TRANS), _i64(rows), _i64(cols),
+                       one, _i64(pb), _i64(ldb), _i64(pa), _i64(a.strides[2] // item), beta,
+                       _i64(pc), _i64(1)))
+    elif c1 - c0 == 1 and gemv:            # a column of c: op(a) @ that column of b
+        rows, cols = (k, r1 - r0) if ta else (r1 - r0, k)
+        _c_call(gemv, (order, np.int32(_TRANS if ta else _NO_TRANS), _i64(rows), _i64(cols),
+                       one, _i64(pa), _i64(lda), _i64(pb), _i64(b.strides[1] // item), beta,
+                       _i64(pc), _i64(ldc)))
+    else:
+        _c_call(gemm, (order, np.int32(_TRANS if ta else _NO_TRANS),
+                       np.int32(_TRANS if tb else _NO_TRANS), _i64(r1 - r0), _i64(c1 - c0),
+                       _i64(k), one, _i64(pa), _i64(lda), _i64(pb), _i64(ldb), beta, _i64(pc),
+                       _i64(ldc)))
 
 
 @numba.njit(cache=True, inline="always")
@@ -130,18 +132,19 @@ def block_bounds(part, parts, rows, columns, by_rows):
 
 
 @numba.njit(cache=True, parallel=True)
-def _gemm_parallel(address, a, b, c, beta, parts, by_rows):
+def _gemm_parallel(gemm, gemv, a, b, c, beta, ta, lda, tb, ldb, parts, by_rows):
     for task in numba.prange(a.shape[0] * parts):
         i, part = task // parts, task % parts
         r0, r1, c0, c1 = block_bounds(part, parts, a.shape[1], b.shape[2], by_rows)
         if r1 > r0 and c1 > c0:
-            _gemm_block(address, a, b, c, beta, i, r0, r1, c0, c1)
+            _gemm_block(gemm, gemv, a, b, c, beta, ta, lda, tb, ldb, i, r0, r1, c0, c1)
 
 
 @numba.njit(cache=True)
-def _gemm_serial(address, a, b, c, beta):
+def _gemm_serial(gemm, gemv, a, b, c, beta, ta, lda, tb, ldb):
     for i in range(a.shape[0]):
-        _gemm_block(address, a, b, c, beta, i, 0, a.shape[1], 0, b.shape[2])
+        _gemm_block(gemm, gemv, a, b, c, beta, ta, lda, tb, ldb, i, 0, a.shape[1], 0,
+                    b.shape[2])
 
 
 def split(m: int, n: int, batch: int, macs: int) -> tuple[int, bool]:
@@ -150,46 +153,60 @@ def split(m: int, n: int, batch: int, macs: int) -> tuple[int, bool]:
     threads, else row blocks (columns when the rows are few: measured at 2 threads, 64 x 3136
     outputs 0.14 ms by columns vs 0.17 by rows; 256 x 3136 0.64 vs 0.68)."""
     threads = numba.get_num_threads()
-    if threads == 1 or macs < OPENBLAS_SERIAL_MACS:
-        return 1, True
-    if batch >= threads:
+    if threads == 1 or macs < OPENBLAS_SERIAL_MACS or batch >= threads:
         return 1, True
     return threads, m >= 128 or m >= n
 
 
 def _as_3d(x: np.ndarray) -> np.ndarray | None:
-    """``x`` as a (batch, rows, cols) view with unit column stride, or None."""
+    """``x`` as a (batch, rows, cols) view, or None where its batch axes do not merge."""
     view = x.view()
     try:
         view.shape = (-1,) + x.shape[-2:] if x.ndim > 2 else (1,) + x.shape
     except AttributeError:
         return None
-    item = x.itemsize
-    if view.strides[2] != item and view.shape[2] > 1:
-        return None
     return view
+
+
+def _layout(x: np.ndarray, output: bool = False) -> tuple[int, int] | None:
+    """(transposed?, leading dimension) of a 3-D view as BLAS takes it: rows or (not for the
+    output) columns contiguous, the other axis at least that long apart; else None."""
+    item = x.itemsize
+    rows, cols = x.shape[1], x.shape[2]
+    if x.strides[1] % item or x.strides[2] % item:
+        return None
+    s1, s2 = x.strides[1] // item, x.strides[2] // item
+    if (s2 == 1 or cols == 1) and s1 >= max(1, cols):
+        return 0, max(1, s1)
+    if not output and (s1 == 1 or rows == 1) and s2 >= max(1, rows):
+        return 1, max(1, s2)
+    return None
 
 
 def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray, accumulate: bool = False) -> None:
     """``out = a @ b`` (or ``out += a @ b``) for float arrays of one dtype and matching batch
     shape, over numba's threads (see the module docstring); anything else goes to numpy."""
-    a3, b3, c3 = (_as_3d(x) for x in (a, b, out)) if a.ndim >= 2 and b.ndim >= 2 and         out.ndim == max(a.ndim, b.ndim) else (None, None, None)
-    usable = a3 is not None and b3 is not None and c3 is not None and         a.dtype == b.dtype == out.dtype and a3.shape[0] == b3.shape[0] == c3.shape[0] and         a3.shape[2] == b3.shape[1] and c3.shape[1:] == (a3.shape[1], b3.shape[2]) and         out.flags.writeable and a3.size and b3.size and         all(x.strides[1] % x.itemsize == 0 and x.strides[1] // x.itemsize >= max(1, x.shape[2])
-            for x in (a3, b3, c3))
-    address = _ADDRESS.get(out.dtype)
-    if address is None:
-        address = _ADDRESS[out.dtype] = _address(out.dtype)
-    if not usable or not address:
+    gemm, gemv = address("gemm", out.dtype), address("gemv", out.dtype)
+    plan = None
+    if gemm and a.ndim >= 2 and b.ndim >= 2 and out.ndim == max(a.ndim, b.ndim) and \
+            a.dtype == b.dtype == out.dtype and out.flags.writeable and a.size and b.size:
+        a3, b3, c3 = _as_3d(a), _as_3d(b), _as_3d(out)
+        if a3 is not None and b3 is not None and c3 is not None and \
+                a3.shape[0] == b3.shape[0] == c3.shape[0] and a3.shape[2] == b3.shape[1] and \
+                c3.shape[1:] == (a3.shape[1], b3.shape[2]):
+            plan = _layout(a3), _layout(b3), _layout(c3, output=True)
+    if plan is None or None in plan:
         if accumulate:
             out += a @ b
         else:
             np.matmul(a, b, out=out)
         return
+    (ta, lda), (tb, ldb) = plan[0], plan[1]
     beta = out.dtype.type(1 if accumulate else 0)
     nb, m, k = a3.shape
     n = b3.shape[2]
     parts, by_rows = split(m, n, nb, m * n * k)
     if parts == 1 and nb < 2 or numba.get_num_threads() == 1:
-        _gemm_serial(address, a3, b3, c3, beta)
+        _gemm_serial(gemm, gemv, a3, b3, c3, beta, ta, lda, tb, ldb)
     else:
-        _gemm_parallel(address, a3, b3, c3, beta, parts, by_rows)
+        _gemm_parallel(gemm, gemv, a3, b3, c3, beta, ta, lda, tb, ldb, parts, by_rows)
