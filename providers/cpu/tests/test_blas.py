@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from ronn_cpu.kernels import blas
+from ronn_cpu.openblas import numpy_openblas
 
 
 def test_the_cblas_symbols_of_numpys_own_openblas_are_used():
@@ -15,7 +16,7 @@ def test_the_cblas_symbols_of_numpys_own_openblas_are_used():
     import importlib.util
     if importlib.util.find_spec("scipy") is not None:
         import scipy.linalg.cython_blas  # noqa: F401  (a second OpenBLAS, loaded first)
-    lib = blas._numpy_openblas()
+    lib = numpy_openblas()
     config = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
     assert lib is not None and lib.version == config["version"]
     assert ("64" in lib._symbol_suffix) == ("USE64BITINT" in config["openblas configuration"])

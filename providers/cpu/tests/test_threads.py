@@ -6,6 +6,7 @@ import pytest
 from threadpoolctl import ThreadpoolController
 
 import ronn
+from ronn_cpu.kernels import blas
 from ronn_cpu.provider import CPUExecutionProvider
 
 
@@ -15,17 +16,30 @@ def blas_threads() -> int:
 
 
 @pytest.mark.parametrize("threads", [1, 2, None])
-def test_run_context_puts_numba_on_the_threads_and_blas_on_one_and_restores_them(threads):
-    """BLAS runs each product on one thread, called from numba's pool (kernels/blas.py);
-    without a limit numba gets all of its threads."""
+def test_run_context_sets_numba_threads_holds_blas_for_big_products_and_restores(threads):
+    """numba gets the run's threads (all of them without a limit). BLAS is left alone until a
+    product big enough for OpenBLAS to thread; then it runs one thread per call (on numba's
+    threads, kernels/blas.py) until the run ends."""
     from ronn_core.runtime import default_runtime
     provider = CPUExecutionProvider(default_runtime(), threads=threads)
     before_blas, before_numba = blas_threads(), numba.get_num_threads()
+    assert before_blas > 1, "the test needs OpenBLAS on more than one thread to start with"
+    small, big = np.ones((4, 4), np.float32), np.ones((256, 256), np.float32)
     with provider.run_context()():
-        assert blas_threads() == 1
         assert numba.get_num_threads() == min(threads or numba.config.NUMBA_NUM_THREADS,
                                               numba.config.NUMBA_NUM_THREADS)
+        blas.matmul(small, small, np.empty_like(small))
+        assert blas_threads() == before_blas
+        blas.matmul(big, big, np.empty_like(big))
+        assert blas_threads() == 1
     assert (blas_threads(), numba.get_num_threads()) == (before_blas, before_numba)
+
+
+def test_outside_a_run_blas_is_never_held():
+    big = np.ones((256, 256), np.float32)
+    before = blas_threads()
+    blas.matmul(big, big, np.empty_like(big))
+    assert blas_threads() == before
 
 
 def test_a_session_with_threads_gives_the_same_result_as_one_without():

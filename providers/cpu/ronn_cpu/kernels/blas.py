@@ -2,8 +2,9 @@
 around them.
 
 OpenBLAS's worker threads spin after every threaded product, and numba's parallel loops next to
-them ran 10-20x slower on two cores. So during a run OpenBLAS is held to one thread (see
-provider.ThreadLimit) and ``matmul`` splits a product into row or column blocks, one
+them ran 10-20x slower on two cores. So a run's first product big enough for OpenBLAS to thread
+holds it to one thread until the run ends (``RUN_SCOPE``, entered by the cpu provider around
+every run; small models never pay for the switch), and ``matmul`` splits a product into row or column blocks, one
 single-threaded ``cblas_?gemm`` per block, over numba's threads: the epilogues, column copies
 and pools after it can then go parallel too. ``cblas_?gemm`` is called by address from numba
 (``_c_call``, an intrinsic: the compiled code stays cacheable), so it also takes what
@@ -26,29 +27,12 @@ from llvmlite import ir
 from numba.core import types
 from numba.extending import intrinsic
 
+from ronn_cpu.openblas import hold_one_thread, numpy_openblas
+
 OPENBLAS_SERIAL_MACS = 1 << 18
 
 _ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
 _addresses: dict[tuple[str, np.dtype], int] = {}
-
-
-def _numpy_openblas():
-    """threadpoolctl's controller of the OpenBLAS that numpy itself links, or None.
-
-    Other OpenBLAS copies may be loaded too (numba loads scipy's on its first compile), each
-    with its own pool of worker threads; calling one of those would run a second pool on the
-    same cores (measured: VGG-19 360-450 ms per run instead of 200 in the processes where it
-    happened). numpy's is the one whose file name its core extension names as a dependency.
-    """
-    from threadpoolctl import ThreadpoolController
-    from numpy._core import _multiarray_umath
-    with open(_multiarray_umath.__file__, "rb") as f:
-        linked = f.read()
-    for lib in ThreadpoolController().lib_controllers:
-        if lib.internal_api == "openblas" and \
-                os.path.basename(lib.filepath).encode() in linked:
-            return lib
-    return None
 
 
 def address(routine: str, dtype) -> int:
@@ -59,7 +43,7 @@ def address(routine: str, dtype) -> int:
         found = 0
         if key[1] in (np.float32, np.float64):
             try:
-                lib = _numpy_openblas()
+                lib = numpy_openblas()
                 if lib is not None and "64" in lib._symbol_suffix:
                     fn = lib._get_symbol(("cblas_s" if key[1] == np.float32 else "cblas_d")
                                          + routine)
@@ -186,6 +170,8 @@ def _layout(x: np.ndarray, output: bool = False) -> tuple[int, int] | None:
 def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray, accumulate: bool = False) -> None:
     """``out = a @ b`` (or ``out += a @ b``) for float arrays of one dtype and matching batch
     shape, over numba's threads (see the module docstring); anything else goes to numpy."""
+    if a.size * (b.shape[-1] if b.ndim else 1) >= OPENBLAS_SERIAL_MACS:
+        hold_one_thread()
     gemm, gemv = address("gemm", out.dtype), address("gemv", out.dtype)
     plan = None
     if gemm and a.ndim >= 2 and b.ndim >= 2 and out.ndim == max(a.ndim, b.ndim) and \
