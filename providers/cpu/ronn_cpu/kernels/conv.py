@@ -26,19 +26,20 @@ WINOGRAD = True     # 3x3 stride-1 convolutions through Winograd F(2x2, 3x3) (se
 # gathered through a precomputed index instead (see gather_index): for the tiny inputs of
 # streaming models, im2col's loop and the separate bias pass cost more than the work.
 GATHER_MAX_COLS = 1 << 14
-# With more than one thread Winograd pays on small maps with many input channels: its
-# transforms cost per channel and tile what the 16 GEMMs save. Measured at 2 threads, Winograd vs
-# column matrix: 256 channels at 14x14 0.91 vs 1.15 ms, 96 -> 128 at 14x14 0.29 vs 0.31 ms,
-# 512 at 7x7 1.17 vs 1.33 ms; but 64 -> 256 at 13x13 0.37 vs 0.27 ms, 192 -> 320 at 7x7 0.41 vs
-# 0.37 ms, and 64 channels at 56x56 2.08 vs 1.57 ms.
-WINOGRAD_MAX_PIXELS = 256
-WINOGRAD_MIN_CHANNELS = 96             # 256 on maps under 12x12
+# Winograd pays from WINOGRAD_MIN_CHANNELS input channels on (at one thread, always): below,
+# its transforms (per channel and tile) cost more than the 9/4 fewer multiply-adds save.
+# Measured at 2 threads, Winograd vs column matrix or per-tap GEMMs: 40 channels at 28x28
+# 0.19 vs 0.23 ms, 48 -> 64 at 28x28 0.29 vs 0.34, 128 -> 32 at 56x56 1.24 vs 1.49, 96 at
+# 28x28 0.56 vs 0.80, 512 at 7x7 1.07 vs 1.28; but 16 -> 64 at 55x55 0.67 vs 0.39 and
+# 24 -> 64 at 56x56 0.80 vs 0.58.
+WINOGRAD_MIN_CHANNELS = 40
 
 
-def winograd_pays(pixels: int, channels: int) -> bool:
+def winograd_pays(channels: int) -> bool:
     """Whether Winograd beats the column matrix at more than one thread (see above)."""
-    return pixels <= WINOGRAD_MAX_PIXELS and channels >= (
-        WINOGRAD_MIN_CHANNELS if pixels >= 144 else 256)
+    return channels >= WINOGRAD_MIN_CHANNELS
+
+
 # Other multi-tap convs sum one accumulating GEMM per kernel tap over the phase planes instead
 # of building the column matrix (conv_windows.tap_products) when they have at most
 # TAPS_MAX_RATIO output channels per input channel, or a column matrix over
@@ -169,7 +170,7 @@ def build_conv(build, *, activation, alpha, beta):
                 and m * (kk + 1) * oh * ow < OPENBLAS_SERIAL_MACS) else None
             windows = None if direct and not depth else \
                 columns_geometry(kh, kw, sh, sw, dh, dw, oh, ow)
-            use_winograd = wino is not None and (single_thread or winograd_pays(oh * ow, c))
+            use_winograd = wino is not None and (single_thread or winograd_pays(c))
             taps = windows is not None and not use_winograd and taps_pay(oh * windows.wq)
             if taps and not tap_weights:
                 tap_weights.append(np.ascontiguousarray(
