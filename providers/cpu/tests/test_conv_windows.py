@@ -48,7 +48,7 @@ def test_small_maps_get_compact_rows_and_large_ones_widened_rows():
     assert (small.wq, small.row_width) == (9, 7)
     assert (large.wq, large.row_width) == (58, 58)
     strided = conv_windows.window_geometry(3, 3, 2, 2, 1, 1, 28, 28)
-    assert strided.phase_list == ((0, 0), (0, 1), (1, 0), (1, 1))
+    assert strided.phases.tolist() == [[0, 0], [0, 1], [1, 0], [1, 1]]
 
 
 def test_epilogue_adds_bias_and_residual_then_activates():

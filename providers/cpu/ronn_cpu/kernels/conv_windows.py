@@ -30,7 +30,7 @@ class WindowGeometry:
     rows: int                    # plane rows (the data rows, plus one slack row if needed)
     taps: np.ndarray             # (kh * kw, 2): (phase index, flat offset) per tap, for numba
     row_width: int               # columns per output row in the matrix: wq, or out_w (compact)
-    phase_list: tuple            # ((row, column) stride phase built, ...)
+    phases: np.ndarray           # (planes, 2): the (row, column) stride phase of each plane
     tap_list: tuple              # ``taps`` as Python pairs, for the Python loops
 
     @property
@@ -54,34 +54,51 @@ def window_geometry(kh, kw, sh, sw, dh, dw, oh, ow) -> WindowGeometry:
     # rows are copied in out_w-long pieces instead, so the GEMM does no extra work
     row_width = ow if (wq - ow) * 8 > ow else wq
     return WindowGeometry(oh, ow, wq, hq + slack, np.array(taps, np.int64), row_width,
-                          tuple(phase_index), tuple(taps))
+                          np.array(list(phase_index), np.int64).reshape(-1, 2), tuple(taps))
 
 
-def _span(size, phase, stride, pad, length):
-    """``[lo, hi)``: plane indices ``u`` whose input index ``u*stride + phase - pad`` is in
-    ``[0, size)``, within ``[0, length)``."""
-    lo = min(length, max(0, -(-(pad - phase) // stride)))
-    hi = max(lo, min(length, (size - 1 + pad - phase) // stride + 1))
-    return lo, hi
+@numba.njit(cache=True, inline="always")
+def _fill_plane(x, flat, phases, task, sh, sw, pt, pl, rows, wq):
+    """Plane ``task`` = (phase, channel): ``plane[u, v] = x[c, u*sh + a - pt, v*sw + b - pl]``,
+    0 outside ``x``; flat unsigned indices, so the row copies vectorize."""
+    channels, h, w = x.shape
+    p, c = task // channels, task % channels
+    a, b = phases[p, 0], phases[p, 1]
+    src, dst = x.reshape(-1), np.uint64((p * channels + c) * rows * wq)
+    zero = flat.dtype.type(0)
+    v0 = max(0, -(-(pl - b) // sw))                     # plane columns inside x: [v0, v1)
+    v1 = max(v0, min(wq, (w - 1 + pl - b) // sw + 1))
+    first, step = np.uint64(v0), np.uint64(sw)
+    for u in range(rows):
+        y = u * sh + a - pt
+        row = dst + np.uint64(u * wq)
+        if y < 0 or y >= h:
+            for v in range(np.uint64(wq)):
+                flat[row + v] = zero
+            continue
+        for v in range(first):
+            flat[row + v] = zero
+        at = np.uint64(c * h * w + y * w + v0 * sw + b - pl)
+        if sw == 1:
+            for v in range(np.uint64(v1 - v0)):
+                flat[row + first + v] = src[at + v]
+        else:
+            for v in range(np.uint64(v1 - v0)):
+                flat[row + first + v] = src[at + v * step]
+        for v in range(np.uint64(v1), np.uint64(wq)):
+            flat[row + v] = zero
 
 
-def fill_planes(x, planes, phases, sh, sw, pt, pl) -> None:
-    """``planes[p, c, u, v] = x[c, u*sh + a - pt, v*sw + b - pl]`` for each phase ``(a, b)`` of
-    ``phases`` (0 outside ``x``): numpy's strided copies, a handful of calls per phase."""
-    h, w = x.shape[1], x.shape[2]
-    rows, wq = planes.shape[2], planes.shape[3]
-    for p, (a, b) in enumerate(phases):
-        plane = planes[p]
-        u0, u1 = _span(h, a, sh, pt, rows)
-        v0, v1 = _span(w, b, sw, pl, wq)
-        plane[:, :u0] = 0
-        plane[:, u1:] = 0
-        plane[:, u0:u1, :v0] = 0
-        plane[:, u0:u1, v1:] = 0
-        if u1 > u0 and v1 > v0:
-            y0, x0 = u0 * sh + a - pt, v0 * sw + b - pl
-            plane[:, u0:u1, v0:v1] = x[:, y0:y0 + (u1 - u0 - 1) * sh + 1:sh,
-                                       x0:x0 + (v1 - v0 - 1) * sw + 1:sw]
+@numba.njit(cache=True, parallel=True)
+def _fill_parallel(x, flat, phases, sh, sw, pt, pl, rows, wq):
+    for task in numba.prange(phases.shape[0] * x.shape[0]):
+        _fill_plane(x, flat, phases, task, sh, sw, pt, pl, rows, wq)
+
+
+@numba.njit(cache=True)
+def _fill_serial(x, flat, phases, sh, sw, pt, pl, rows, wq):
+    for task in range(phases.shape[0] * x.shape[0]):
+        _fill_plane(x, flat, phases, task, sh, sw, pt, pl, rows, wq)
 
 
 @numba.njit(cache=True, inline="always")
@@ -121,12 +138,12 @@ def _columns_serial(planes, cols, taps, row_width):
 def filled_planes(x, geo: WindowGeometry, sh, sw, pt, pl, scratch, extra: int = 0):
     """The phase planes of one image ``x`` (C, H, W), filled, in ``scratch`` (a callable giving
     a flat buffer), and that whole buffer: the planes, then ``extra`` more elements."""
-    c = x.shape[0]
-    size = len(geo.phase_list) * c * geo.rows * geo.wq
+    c, count = x.shape[0], geo.phases.shape[0]
+    size = count * c * geo.rows * geo.wq
     buf = scratch(size + extra, x.dtype)
-    planes = buf[:size].reshape(len(geo.phase_list), c, geo.rows, geo.wq)
-    fill_planes(x, planes, geo.phase_list, sh, sw, pt, pl)
-    return planes, buf
+    fill = _fill_parallel if worth_parallel(size) else _fill_serial
+    fill(x, buf, geo.phases, sh, sw, pt, pl, geo.rows, geo.wq)
+    return buf[:size].reshape(count, c, geo.rows, geo.wq), buf
 
 
 def window_columns(x, geo: WindowGeometry, sh, sw, pt, pl, scratch) -> np.ndarray:
