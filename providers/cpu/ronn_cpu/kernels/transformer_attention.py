@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import math
 
-import numba
 import numpy as np
 from numba import prange
 
 from ronn_core import kernel
 from ronn_cpu.kernels.blas import matmul
-from ronn_cpu.kernels.transformer_elementwise import JIT, PARALLEL_MIN
+from ronn_cpu.kernels.transformer_elementwise import JIT, PARALLEL_MIN, twins
 from ronn_cpu.kernels.transformer_math import exp, exp32, float_from_bits
 
 FLOATS = (np.float32, np.float64)
@@ -75,10 +74,8 @@ def _exp_normalize_rows(s, bits, single):
 
 
 _SOFTMAX_JIT = dict(JIT, fastmath={"contract", "reassoc"})   # reassoc: vectorized row sum
-_scale_serial = numba.njit(**JIT)(_scale_mask_rows)
-_scale_parallel = numba.njit(parallel=True, **JIT)(_scale_mask_rows)
-_exp_serial = numba.njit(**_SOFTMAX_JIT)(_exp_normalize_rows)
-_exp_parallel = numba.njit(parallel=True, **_SOFTMAX_JIT)(_exp_normalize_rows)
+_scale_serial, _scale_parallel = twins(_scale_mask_rows, **JIT)
+_exp_serial, _exp_parallel = twins(_exp_normalize_rows, **_SOFTMAX_JIT)
 
 
 def softmax_rows(rows: np.ndarray, scale: float = 1.0, divide: bool = False,

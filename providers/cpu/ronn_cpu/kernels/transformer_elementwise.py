@@ -8,6 +8,8 @@ Float32 GELU runs in float32 (the vectorized erfc of :mod:`transformer_math`); f
 
 from __future__ import annotations
 
+import types
+
 import numba
 import numpy as np
 from numba import prange
@@ -87,8 +89,20 @@ def _rows(y, bias, has_bias, code, p0, p1, exact):
 # error_model="numpy": no ZeroDivisionError branch, so the loops vectorize; "contract" only
 # lets LLVM fuse multiply-adds (no reassociation, nan/inf kept).
 JIT = {"cache": True, "error_model": "numpy", "fastmath": {"contract"}}
-_rows_serial = numba.njit(**JIT)(_rows)
-_rows_parallel = numba.njit(parallel=True, **JIT)(_rows)
+
+
+def twins(loop, **jit):
+    """(serial, parallel) numba builds of one ``prange`` loop function. The parallel one is
+    built from a renamed copy: numba keys its on-disk cache on the function's name and source,
+    not on ``parallel=``, so two builds of one function would load each other's machine code
+    (measured: the "parallel" GELU epilogue ran serially, 290 vs 156 us on 2 threads)."""
+    copy = types.FunctionType(loop.__code__, loop.__globals__, loop.__name__ + "_parallel",
+                              loop.__defaults__, loop.__closure__)
+    copy.__qualname__ = loop.__qualname__ + "_parallel"
+    return numba.njit(**jit)(loop), numba.njit(parallel=True, **jit)(copy)
+
+
+_rows_serial, _rows_parallel = twins(_rows, **JIT)
 
 
 def apply_epilogue(y2: np.ndarray, bias: np.ndarray | None, code: int, p0: float,

@@ -9,12 +9,11 @@ the reference kernel.
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 from numba import prange
 
 from ronn_core import kernel
-from ronn_cpu.kernels.transformer_elementwise import JIT, PARALLEL_MIN
+from ronn_cpu.kernels.transformer_elementwise import JIT, PARALLEL_MIN, twins
 
 FLOATS = (np.float32, np.float64)
 
@@ -63,8 +62,7 @@ def _norm_rows(x, skip, bias, gamma, beta, eps, count, y, total, flags):
 
 
 _NORM_JIT = dict(JIT, fastmath={"contract", "reassoc"})   # reassoc: vectorized row sums
-_norm_serial = numba.njit(**_NORM_JIT)(_norm_rows)
-_norm_parallel = numba.njit(parallel=True, **_NORM_JIT)(_norm_rows)
+_norm_serial, _norm_parallel = twins(_norm_rows, **_NORM_JIT)
 
 
 def _vector(v, n: int, dtype) -> np.ndarray | None:
