@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ronn_cpu.kernels import activations
+from ronn_cpu.kernels import activations, pool
 from cpu_harness import one_node
 from test_fast_kernels import assert_fast_matches_reference
 
@@ -50,16 +50,19 @@ def check(op, attrs, x):
                                   rtol=0 if exact else 1e-5, atol=0 if exact else 1e-6)
 
 
-@settings(max_examples=150, deadline=None)
-@given(pool_cases())
-def test_pool_paths_match_reference(case):
-    check(*case)
+@settings(max_examples=100, deadline=None)
+@given(pool_cases(), st.booleans())
+def test_pool_paths_match_reference(case, planes):
+    """Row by row, or (``planes``) over padded phase planes (pool_planes.py)."""
+    with patch.object(pool, "PLANES_MAX_PIXELS", 1 << 30 if planes else 0):
+        check(*case)
 
 
 @settings(max_examples=30, deadline=None)
-@given(pool_cases())
-def test_pool_parallel_chunks_match_reference(case):
-    with patch.object(activations, "PARALLEL_MIN", 1):
+@given(pool_cases(), st.booleans())
+def test_pool_parallel_chunks_match_reference(case, planes):
+    with patch.object(activations, "PARALLEL_MIN", 1), \
+            patch.object(pool, "PLANES_MAX_PIXELS", 1 << 30 if planes else 0):
         check(*case)
 
 
@@ -72,7 +75,9 @@ def test_pool_parallel_chunks_match_reference(case):
     ("AveragePool", {"kernel_shape": [7, 7]}, (1, 8, 7, 7)),
     ("MaxPool", {"kernel_shape": [7, 7]}, (1, 8, 7, 7)),
     ("MaxPool", {"kernel_shape": [2, 2], "strides": [2, 2]}, (1, 4, 56, 56))])
-def test_model_shaped_pools_match_reference_with_nans(op, attrs, shape):
+@pytest.mark.parametrize("planes", [False, True])
+def test_model_shaped_pools_match_reference_with_nans(op, attrs, shape, planes):
     x = np.random.default_rng(3).standard_normal(shape).astype(np.float32)
     x[0, 0, 0, 0] = x[0, 1, 5, 6] = x[0, -1, -1, -1] = np.nan
-    check(op, attrs, x)
+    with patch.object(pool, "PLANES_MAX_PIXELS", 1 << 30 if planes else 0):
+        check(op, attrs, x)

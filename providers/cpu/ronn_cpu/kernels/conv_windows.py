@@ -58,14 +58,15 @@ def window_geometry(kh, kw, sh, sw, dh, dw, oh, ow) -> WindowGeometry:
 
 
 @numba.njit(cache=True, inline="always")
-def _fill_plane(x, flat, phases, task, sh, sw, pt, pl, rows, wq):
+def _fill_plane(src, x_shape, flat, phases, task, sh, sw, pt, pl, rows, wq, pad):
     """Plane ``task`` = (phase, channel): ``plane[u, v] = x[c, u*sh + a - pt, v*sw + b - pl]``,
-    0 outside ``x``; flat unsigned indices, so the row copies vectorize."""
-    channels, h, w = x.shape
+    ``pad`` outside ``x`` (given flat as ``src``); flat unsigned indices, so the row copies
+    vectorize."""
+    channels, h, w = x_shape
     p, c = task // channels, task % channels
     a, b = phases[p, 0], phases[p, 1]
-    src, dst = x.reshape(-1), np.uint64((p * channels + c) * rows * wq)
-    zero = flat.dtype.type(0)
+    dst = np.uint64((p * channels + c) * rows * wq)
+    outside = flat.dtype.type(pad)
     v0 = max(0, -(-(pl - b) // sw))                     # plane columns inside x: [v0, v1)
     v1 = max(v0, min(wq, (w - 1 + pl - b) // sw + 1))
     first, step = np.uint64(v0), np.uint64(sw)
@@ -74,10 +75,10 @@ def _fill_plane(x, flat, phases, task, sh, sw, pt, pl, rows, wq):
         row = dst + np.uint64(u * wq)
         if y < 0 or y >= h:
             for v in range(np.uint64(wq)):
-                flat[row + v] = zero
+                flat[row + v] = outside
             continue
         for v in range(first):
-            flat[row + v] = zero
+            flat[row + v] = outside
         at = np.uint64(c * h * w + y * w + v0 * sw + b - pl)
         if sw == 1:
             for v in range(np.uint64(v1 - v0)):
@@ -86,19 +87,21 @@ def _fill_plane(x, flat, phases, task, sh, sw, pt, pl, rows, wq):
             for v in range(np.uint64(v1 - v0)):
                 flat[row + first + v] = src[at + v * step]
         for v in range(np.uint64(v1), np.uint64(wq)):
-            flat[row + v] = zero
+            flat[row + v] = outside
 
 
 @numba.njit(cache=True, parallel=True)
-def _fill_parallel(x, flat, phases, sh, sw, pt, pl, rows, wq):
+def _fill_parallel(x, flat, phases, sh, sw, pt, pl, rows, wq, pad):
+    src = x.reshape(-1)
     for task in numba.prange(phases.shape[0] * x.shape[0]):
-        _fill_plane(x, flat, phases, task, sh, sw, pt, pl, rows, wq)
+        _fill_plane(src, x.shape, flat, phases, task, sh, sw, pt, pl, rows, wq, pad)
 
 
 @numba.njit(cache=True)
-def _fill_serial(x, flat, phases, sh, sw, pt, pl, rows, wq):
+def _fill_serial(x, flat, phases, sh, sw, pt, pl, rows, wq, pad):
+    src = x.reshape(-1)
     for task in range(phases.shape[0] * x.shape[0]):
-        _fill_plane(x, flat, phases, task, sh, sw, pt, pl, rows, wq)
+        _fill_plane(src, x.shape, flat, phases, task, sh, sw, pt, pl, rows, wq, pad)
 
 
 @numba.njit(cache=True, inline="always")
@@ -135,14 +138,16 @@ def _columns_serial(planes, cols, taps, row_width):
         _copy_row(flat, out, taps, r, taps.shape[0], c, plane, wq, row_width)
 
 
-def filled_planes(x, geo: WindowGeometry, sh, sw, pt, pl, scratch, extra: int = 0):
-    """The phase planes of one image ``x`` (C, H, W), filled, in ``scratch`` (a callable giving
-    a flat buffer), and that whole buffer: the planes, then ``extra`` more elements."""
+def filled_planes(x, geo: WindowGeometry, sh, sw, pt, pl, scratch, extra: int = 0,
+                  pad: float = 0.0):
+    """The phase planes of one image ``x`` (C, H, W), filled (``pad`` outside ``x``), in
+    ``scratch`` (a callable giving a flat buffer), and that whole buffer: the planes, then
+    ``extra`` more elements."""
     c, count = x.shape[0], geo.phases.shape[0]
     size = count * c * geo.rows * geo.wq
     buf = scratch(size + extra, x.dtype)
     fill = _fill_parallel if worth_parallel(size) else _fill_serial
-    fill(x, buf, geo.phases, sh, sw, pt, pl, geo.rows, geo.wq)
+    fill(x, buf, geo.phases, sh, sw, pt, pl, geo.rows, geo.wq, pad)
     return buf[:size].reshape(count, c, geo.rows, geo.wq), buf
 
 
