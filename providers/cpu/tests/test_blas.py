@@ -67,6 +67,17 @@ def test_matmul_blocks_cover_every_row_and_column(m, n):
     np.testing.assert_allclose(c, a @ b, rtol=1e-10)
 
 
+def test_matmul_over_head_views_whose_batch_axes_do_not_merge():
+    """(B, H, S, D) views of a (B, S, H, D) buffer, as attention makes them."""
+    rng = np.random.default_rng(1)
+    q = rng.standard_normal((2, 70, 4, 16)).astype(np.float32).transpose(0, 2, 1, 3)
+    k = rng.standard_normal((2, 70, 4, 16)).astype(np.float32).transpose(0, 2, 3, 1)
+    out = np.empty((2, 70, 4, 70), np.float32).transpose(0, 2, 1, 3)
+    with patch.object(blas, "OPENBLAS_SERIAL_MACS", 0):
+        blas.matmul(q, k, out)
+    np.testing.assert_allclose(out, q @ k, rtol=1e-5, atol=1e-5)
+
+
 def test_matmul_falls_back_to_numpy_for_non_unit_column_strides():
     a = np.ones((2, 3), np.float32)
     b = np.arange(12, dtype=np.float32).reshape(3, 4)[:, ::2]

@@ -181,6 +181,11 @@ def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray, accumulate: bool = Fal
                 a3.shape[0] == b3.shape[0] == c3.shape[0] and a3.shape[2] == b3.shape[1] and \
                 c3.shape[1:] == (a3.shape[1], b3.shape[2]):
             plan = _layout(a3), _layout(b3), _layout(c3, output=True)
+    if plan is None and a.ndim == b.ndim == out.ndim > 3 and \
+            a.shape[0] == b.shape[0] == out.shape[0]:
+        for i in range(a.shape[0]):      # batch axes that do not merge (attention's head views)
+            matmul(a[i], b[i], out[i], accumulate)
+        return
     if plan is None or None in plan:
         if accumulate:
             out += a @ b
