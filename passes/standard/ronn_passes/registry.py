@@ -17,6 +17,7 @@ from ronn_passes.layernorm_fusion import LayerNormFusion, RonnLayerNormFusion, S
 from ronn_passes.layout import LayoutTransform
 from ronn_passes.matmul_bias_fusion import MatMulBiasFusion
 from ronn_passes.residual_fusion import ResidualFusion
+from ronn_passes.sibling_conv_merge import SiblingConvMerge
 from ronn_passes.util import RONN_DOMAIN
 
 PASS_CLASSES = (
@@ -24,7 +25,7 @@ PASS_CLASSES = (
     ConvAffineFusion, BatchNormAffineFusion, MatMulAddFusion, TransposeCancellation, ReshapeCancellation,
     GeluFusion, LayerNormFusion,
     RonnGeluFusion, RonnLayerNormFusion, SkipLayerNormFusion, AttentionFusion, MatMulBiasFusion,
-    ResidualFusion, ActivationFusion,
+    ResidualFusion, ActivationFusion, SiblingConvMerge,
     LayoutTransform, DeadCodeElimination,
 )
 
