@@ -48,6 +48,20 @@ def activate(v, code, alpha, beta):
 PARALLEL_MIN = 1 << 14
 
 
+def _thread_count():
+    """numba's thread count for the calling thread: the raw C call (~0.1 us) where this numba
+    has it; ``numba.get_num_threads`` checks the pool's launch first (~1 us)."""
+    try:
+        from numba.np.ufunc import parallel
+        parallel._launch_threads()
+        return parallel._get_num_threads
+    except (ImportError, AttributeError):    # pragma: no cover - other numba versions
+        return numba.get_num_threads
+
+
+threads = _thread_count()
+
+
 def worth_parallel(elements: int) -> bool:
     """Whether a loop over ``elements`` should take its parallel twin."""
     return elements >= PARALLEL_MIN

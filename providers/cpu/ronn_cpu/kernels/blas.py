@@ -27,6 +27,7 @@ from llvmlite import ir
 from numba.core import types
 from numba.extending import intrinsic
 
+from ronn_cpu.kernels.activations import threads
 from ronn_cpu.openblas import hold_one_thread, numpy_openblas
 
 OPENBLAS_SERIAL_MACS = 1 << 18
@@ -136,10 +137,10 @@ def split(m: int, n: int, batch: int, macs: int) -> tuple[int, bool]:
     one block below OpenBLAS's serial threshold, whole products when the batch fills the
     threads, else row blocks (columns when the rows are few: measured at 2 threads, 64 x 3136
     outputs 0.14 ms by columns vs 0.17 by rows; 256 x 3136 0.64 vs 0.68)."""
-    threads = numba.get_num_threads()
-    if threads == 1 or macs < OPENBLAS_SERIAL_MACS or batch >= threads:
+    count = threads()
+    if count == 1 or macs < OPENBLAS_SERIAL_MACS or batch >= count:
         return 1, True
-    return threads, m >= 128 or m >= n
+    return count, m >= 128 or m >= n
 
 
 def _as_3d(x: np.ndarray) -> np.ndarray | None:
@@ -197,7 +198,7 @@ def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray, accumulate: bool = Fal
     nb, m, k = a3.shape
     n = b3.shape[2]
     parts, by_rows = split(m, n, nb, m * n * k)
-    if parts == 1 and nb < 2 or numba.get_num_threads() == 1:
+    if parts == 1 and (nb < 2 or threads() == 1):
         _gemm_serial(gemm, gemv, a3, b3, c3, beta, ta, lda, tb, ldb)
     else:
         _gemm_parallel(gemm, gemv, a3, b3, c3, beta, ta, lda, tb, ldb, parts, by_rows)

@@ -12,7 +12,7 @@ import numba
 import numpy as np
 
 from ronn_core import kernel
-from ronn_cpu.kernels.activations import worth_parallel
+from ronn_cpu.kernels.activations import threads, worth_parallel
 
 
 @numba.njit(cache=True, parallel=True)
@@ -52,7 +52,7 @@ def build_concat(axis: int, reference):
             return np.concatenate(xs, axis=ax, out=out)
         outer = int(np.prod(shape[:ax], dtype=np.int64))
         rows = out.reshape(outer, -1).view(np.uint8)
-        chunks = max(1, -(-numba.get_num_threads() // outer))
+        chunks = max(1, -(-threads() // outer))
         offset = 0
         for x in xs:
             block = np.ascontiguousarray(x).reshape(outer, -1).view(np.uint8)

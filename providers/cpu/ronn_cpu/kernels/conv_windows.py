@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
-from ronn_cpu.kernels.activations import RELU, NONE, activate, worth_parallel
+from ronn_cpu.kernels.activations import RELU, NONE, activate, threads, worth_parallel
 from ronn_cpu.kernels.blas import matmul
 
 
@@ -317,6 +317,6 @@ def depthwise(x, w, bias, out, geo: WindowGeometry, sh, sw, pt, pl, multiplier, 
     planes, flat = filled_planes(x, geo, sh, sw, pt, pl, scratch, DEPTHWISE_BLOCK)
     if worth_parallel(out.size * w.shape[1]):
         _depthwise_parallel(planes, flat, w, bias, out, geo.taps, multiplier, code, alpha, beta,
-                            numba.get_num_threads())
+                            threads())
     else:
         _depthwise_serial(planes, flat, w, bias, out, geo.taps, multiplier, code, alpha, beta)

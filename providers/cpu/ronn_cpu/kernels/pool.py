@@ -8,7 +8,7 @@ import numba
 import numpy as np
 
 from ronn_core import kernel
-from ronn_cpu.kernels.activations import worth_parallel
+from ronn_cpu.kernels.activations import threads, worth_parallel
 from ronn_cpu.kernels.conv import scratch
 from ronn_cpu.kernels.conv_windows import window_geometry as planes_geometry
 from ronn_cpu.kernels.pool_planes import pool_over_planes
@@ -308,7 +308,7 @@ def _pool(build, average: bool):
             pool_over_planes(planes, out, windows, int(geo[SH]), int(geo[SW]), int(geo[PT]),
                              int(geo[PL]), counts, average, scratch)
         elif worth_parallel(out.size * kh * kw) and n * c > 1:
-            _pool_parallel(planes, out, geo, counts, average, numba.get_num_threads())
+            _pool_parallel(planes, out, geo, counts, average, threads())
         else:
             _pool_serial(planes, out, geo, counts, average)
         return out.reshape(n, c, *([ow] if nd == 1 else [oh, ow]))

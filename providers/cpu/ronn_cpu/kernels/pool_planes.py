@@ -12,7 +12,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from ronn_cpu.kernels.activations import worth_parallel
+from ronn_cpu.kernels.activations import threads, worth_parallel
 from ronn_cpu.kernels.conv_windows import DEPTHWISE_BLOCK, WindowGeometry, filled_planes
 
 
@@ -78,6 +78,6 @@ def pool_over_planes(x, out, geo: WindowGeometry, sh, sw, pt, pl, counts, averag
     planes, flat = filled_planes(x, geo, sh, sw, pt, pl, scratch, DEPTHWISE_BLOCK,
                                  0.0 if average else -np.inf)
     if worth_parallel(out.size * geo.taps.shape[0]) and out.shape[0] > 1:
-        _planes_parallel(planes, flat, out, geo.taps, counts, average, numba.get_num_threads())
+        _planes_parallel(planes, flat, out, geo.taps, counts, average, threads())
     else:
         _planes_serial(planes, flat, out, geo.taps, counts, average)
