@@ -281,7 +281,7 @@ def _depthwise_channel(flat, w, bias, out, acc, taps, m, multiplier, channels, p
 
 
 @numba.njit(cache=True, inline="always")
-def _depthwise_extent(planes, out):
+def plane_extent(planes, out):
     """(channels, plane size, plane width, accumulator length: the grid in whole blocks)."""
     wq = planes.shape[3]
     n = out.shape[1] * wq
@@ -291,7 +291,7 @@ def _depthwise_extent(planes, out):
 @numba.njit(cache=True, parallel=True)
 def _depthwise_parallel(planes, flat, w, bias, out, taps, multiplier, code, alpha, beta,
                         blocks):
-    c, plane, wq, n = _depthwise_extent(planes, out)
+    c, plane, wq, n = plane_extent(planes, out)
     per = -(-out.shape[0] // blocks)
     for k in numba.prange(blocks):
         acc = np.empty(n, out.dtype)
@@ -302,7 +302,7 @@ def _depthwise_parallel(planes, flat, w, bias, out, taps, multiplier, code, alph
 
 @numba.njit(cache=True)
 def _depthwise_serial(planes, flat, w, bias, out, taps, multiplier, code, alpha, beta):
-    c, plane, wq, n = _depthwise_extent(planes, out)
+    c, plane, wq, n = plane_extent(planes, out)
     acc = np.empty(n, out.dtype)
     for m in range(out.shape[0]):
         _depthwise_channel(flat, w, bias, out, acc, taps, m, multiplier, c, plane, wq, code,

@@ -13,7 +13,8 @@ import numba
 import numpy as np
 
 from ronn_cpu.kernels.activations import threads, worth_parallel
-from ronn_cpu.kernels.conv_windows import DEPTHWISE_BLOCK, WindowGeometry, filled_planes
+from ronn_cpu.kernels.conv_windows import (DEPTHWISE_BLOCK, WindowGeometry, filled_planes,
+                                            plane_extent)
 
 
 @numba.njit(cache=True, inline="always")
@@ -47,16 +48,9 @@ def _pool_channel(flat, out, acc, taps, c, channels, plane, wq, counts, average)
                 dst[to + x] = acc[row + x]
 
 
-@numba.njit(cache=True, inline="always")
-def _extent(planes, out):
-    wq = planes.shape[3]
-    n = out.shape[1] * wq
-    return planes.shape[1], planes.shape[2] * wq, wq, -(-n // DEPTHWISE_BLOCK) * DEPTHWISE_BLOCK
-
-
 @numba.njit(cache=True, parallel=True, error_model="numpy")
 def _planes_parallel(planes, flat, out, taps, counts, average, blocks):
-    c, plane, wq, n = _extent(planes, out)
+    c, plane, wq, n = plane_extent(planes, out)
     per = -(-out.shape[0] // blocks)
     for k in numba.prange(blocks):
         acc = np.empty(n, out.dtype)
@@ -66,7 +60,7 @@ def _planes_parallel(planes, flat, out, taps, counts, average, blocks):
 
 @numba.njit(cache=True, error_model="numpy")
 def _planes_serial(planes, flat, out, taps, counts, average):
-    c, plane, wq, n = _extent(planes, out)
+    c, plane, wq, n = plane_extent(planes, out)
     acc = np.empty(n, out.dtype)
     for ch in range(out.shape[0]):
         _pool_channel(flat, out, acc, taps, ch, c, plane, wq, counts, average)
