@@ -22,7 +22,8 @@ from ronn_passes.util import RONN_DOMAIN
 
 PASS_CLASSES = (
     FreezeInitializers, ConstantFolding, EliminateNoOps, CommonSubexpressionElimination,
-    ConvAffineFusion, BatchNormAffineFusion, MatMulAddFusion, TransposeCancellation, ReshapeCancellation,
+    ConvAffineFusion, BatchNormAffineFusion, MatMulAddFusion, TransposeCancellation,
+    ReshapeCancellation,
     GeluFusion, LayerNormFusion,
     RonnGeluFusion, RonnLayerNormFusion, SkipLayerNormFusion, AttentionFusion, MatMulBiasFusion,
     ResidualFusion, ActivationFusion, SiblingConvMerge,

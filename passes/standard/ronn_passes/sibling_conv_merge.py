@@ -110,6 +110,7 @@ def _type_merged(graph: Graph, merged: str, sibling: str, channels: int) -> None
     """The merged output's type: a sibling's, with ``channels`` output channels."""
     t = util.tensor_type(graph, sibling)
     if t is not None and t.shape is not None and len(t.shape) > 1:
-        graph.value(merged).type = TensorType(t.elem_type, (t.shape[0], channels) + tuple(t.shape[2:]))
+        shape = (t.shape[0], channels) + tuple(t.shape[2:])
+        graph.value(merged).type = TensorType(t.elem_type, shape)
     elif t is not None:
         graph.value(merged).type = TensorType(t.elem_type, None)

@@ -3,12 +3,12 @@ around them.
 
 OpenBLAS's worker threads spin after every threaded product, and numba's parallel loops next to
 them ran 10-20x slower on two cores. So a run's first product big enough for OpenBLAS to thread
-holds it to one thread until the run ends (``RUN_SCOPE``, entered by the cpu provider around
-every run; small models never pay for the switch), and ``matmul`` splits a product into row or column blocks, one
-single-threaded ``cblas_?gemm`` per block, over numba's threads: the epilogues, column copies
-and pools after it can then go parallel too. ``cblas_?gemm`` is called by address from numba
-(``_c_call``, an intrinsic: the compiled code stays cacheable), so it also takes what
-``np.matmul`` cannot: ``C += A @ B`` in place, and strided views.
+holds it to one thread until the run ends (``openblas.RUN_SCOPE``, entered by the cpu provider
+around every run; small models never pay for the switch), and ``matmul`` splits a product into
+row or column blocks, one single-threaded ``cblas_?gemm`` per block, over numba's threads: the
+epilogues, column copies and pools after it can then go parallel too. ``cblas_?gemm`` is called
+by address from numba (``_c_call``, an intrinsic: the compiled code stays cacheable), so it also
+takes what ``np.matmul`` cannot: ``C += A @ B`` in place, strided and transposed views.
 
 Below ``OPENBLAS_SERIAL_MACS`` multiply-adds a product runs on one thread (OpenBLAS's own
 ``SMP_THRESHOLD_MIN * GEMM_MULTITHREAD_THRESHOLD``). The symbol comes from the OpenBLAS numpy
