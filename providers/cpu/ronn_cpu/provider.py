@@ -32,7 +32,7 @@ def _raw_calls(lib) -> tuple:
     return lib.get_num_threads, lib.set_num_threads
 
 
-def _numba_threads():
+def numba_thread_calls():
     """numba's (get, set, most) for the calling thread's parallel-loop width: the raw C calls
     (~0.2 us) where this numba has them, else its public functions."""
     import numba
@@ -93,8 +93,8 @@ _verified = threading.local()     # .state: (threads, _changes seen, runs left) 
 
 
 def _limit_factory(threads: int, numba_calls, pools: list):
-    """The session's run context: the shared do-nothing context while the limits hold, else
-    a ThreadLimit that sets and restores them."""
+    """The session's run context: the shared ``RUN_SCOPE`` while the limits hold, else a
+    ThreadLimit that sets and restores them (and enters ``RUN_SCOPE`` itself)."""
     numba_get, _, most = numba_calls
     numba_wanted = min(threads, most)
 
@@ -126,5 +126,5 @@ class CPUExecutionProvider(ExecutionProvider):
     def run_context(self):
         """numba on the session's ``threads`` (all of numba's without a limit) during a run;
         BLAS one thread per call once a run's products are big enough (``RUN_SCOPE``)."""
-        calls = _numba_threads()
+        calls = numba_thread_calls()
         return _limit_factory(self.threads or calls[2], calls, _native_pools())

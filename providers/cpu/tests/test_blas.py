@@ -61,7 +61,7 @@ def test_matmul_blocks_cover_every_row_and_column(m, n):
     a, b = rng.standard_normal((m, 64)), rng.standard_normal((64, n))
     c = np.full((m, n), np.nan)
     with patch.object(blas, "OPENBLAS_SERIAL_MACS", 0):
-        parts, by_rows = blas.split(m, n, 1, m * n * 64)
+        parts, by_rows = blas.split(m, n, 1, m * n * 64, blas.threads())
         blas.matmul(a, b, c)
     assert by_rows == (m >= n) or parts == 1
     np.testing.assert_allclose(c, a @ b, rtol=1e-10)

@@ -8,6 +8,8 @@ import math
 import numba
 import numpy as np
 
+from ronn_cpu.provider import numba_thread_calls
+
 NONE, RELU, LEAKY_RELU, CLIP, SIGMOID, HARD_SIGMOID, TANH = range(7)
 CODES = {None: NONE, "": NONE, "identity": NONE, "relu": RELU, "leakyrelu": LEAKY_RELU, "clip": CLIP,
          "sigmoid": SIGMOID, "hardsigmoid": HARD_SIGMOID, "tanh": TANH}
@@ -48,18 +50,7 @@ def activate(v, code, alpha, beta):
 PARALLEL_MIN = 1 << 14
 
 
-def _thread_count():
-    """numba's thread count for the calling thread: the raw C call (~0.1 us) where this numba
-    has it; ``numba.get_num_threads`` checks the pool's launch first (~1 us)."""
-    try:
-        from numba.np.ufunc import parallel
-        parallel._launch_threads()
-        return parallel._get_num_threads
-    except (ImportError, AttributeError):    # pragma: no cover - other numba versions
-        return numba.get_num_threads
-
-
-threads = _thread_count()
+threads = numba_thread_calls()[0]    # numba's thread count for the calling thread (raw call)
 
 
 def worth_parallel(elements: int) -> bool:

@@ -132,12 +132,12 @@ def _gemm_serial(gemm, gemv, a, b, c, beta, ta, lda, tb, ldb):
                     b.shape[2])
 
 
-def split(m: int, n: int, batch: int, macs: int) -> tuple[int, bool]:
+def split(m: int, n: int, batch: int, macs: int, count: int) -> tuple[int, bool]:
     """(blocks per product, by rows?) for ``batch`` products of ``m x n`` over numba's threads:
     one block below OpenBLAS's serial threshold, whole products when the batch fills the
     threads, else row blocks (columns when the rows are few: measured at 2 threads, 64 x 3136
-    outputs 0.14 ms by columns vs 0.17 by rows; 256 x 3136 0.64 vs 0.68)."""
-    count = threads()
+    outputs 0.14 ms by columns vs 0.17 by rows; 256 x 3136 0.64 vs 0.68). ``count``: numba's
+    thread count."""
     if count == 1 or macs < OPENBLAS_SERIAL_MACS or batch >= count:
         return 1, True
     return count, m >= 128 or m >= n
@@ -197,8 +197,9 @@ def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray, accumulate: bool = Fal
     beta = out.dtype.type(1 if accumulate else 0)
     nb, m, k = a3.shape
     n = b3.shape[2]
-    parts, by_rows = split(m, n, nb, m * n * k)
-    if parts == 1 and (nb < 2 or threads() == 1):
+    count = threads()
+    parts, by_rows = split(m, n, nb, m * n * k, count)
+    if parts == 1 and (nb < 2 or count == 1):
         _gemm_serial(gemm, gemv, a3, b3, c3, beta, ta, lda, tb, ldb)
     else:
         _gemm_parallel(gemm, gemv, a3, b3, c3, beta, ta, lda, tb, ldb, parts, by_rows)
