@@ -156,20 +156,25 @@ def output_channel(out_body: str, tile: int) -> str:
         (else (v128.const f32x4 0 0 0 0))))""" + _for("$th", "(local.get $TH)", tile_row)
 
 
-_CHANNEL = output_channel(_out_body(), 2)
-
-WINO_OUT = f"""
-  (func (export "wino_out") (param $ybuf i32) (param $out i32) (param $tmp i32) (param $bias i32)
+def output_function(name: str, out_body: str, tile: int, vector_locals: str) -> str:
+    """The exported output transform ``name``: its signature and shared locals, the plane and
+    row sizes, the ReLU floor, then ``output_channel`` over every channel. ``vector_locals``:
+    the v128 locals ``out_body`` uses besides ``$bv`` and ``$floor``."""
+    return f"""
+  (func (export "{name}") (param $ybuf i32) (param $out i32) (param $tmp i32) (param $bias i32)
     (param $M i32) (param $OH i32) (param $OW i32) (param $TH i32) (param $TWp i32) (param $relu i32)
     (local $m i32) (local $th i32) (local $q i32) (local $a i32) (local $oh i32) (local $plane i32)
     (local $row i32) (local $src i32) (local $dst i32) (local $rowb i32)
-    (local $bv v128) (local $floor v128) (local $o0 v128) (local $o1 v128)
-    {" ".join(f"(local $y{k} v128)" for k in range(16))}
-    {" ".join(f"(local $s{i}{b} v128)" for i in range(4) for b in range(2))}
+    (local $bv v128) (local $floor v128) {vector_locals}
     (local.set $plane (i32.shl (i32.mul (local.get $M) (i32.mul (local.get $TH) (local.get $TWp))) (i32.const 2)))
-    (local.set $rowb (i32.shl (local.get $TWp) (i32.const 3)))
+    (local.set $rowb (i32.shl (local.get $TWp) (i32.const {tile.bit_length() + 1})))
     (local.set $floor (if (result v128) (local.get $relu) (then (v128.const f32x4 0 0 0 0))
                         (else (f32x4.splat (f32.const -inf)))))
-    {_for("$m", "(local.get $M)", _CHANNEL)})"""
+    {_for("$m", "(local.get $M)", output_channel(out_body, tile))})"""
+
+
+WINO_OUT = output_function("wino_out", _out_body(), 2, f"""(local $o0 v128) (local $o1 v128)
+    {" ".join(f"(local $y{k} v128)" for k in range(16))}
+    {" ".join(f"(local $s{i}{b} v128)" for i in range(4) for b in range(2))}""")
 
 WINOGRAD_FUNCS = [WINO_IN, WINO_OUT]

@@ -8,7 +8,7 @@ bias and the Relu floor. Columns of 4 tiles are gathered and scattered with 4x4 
 
 from __future__ import annotations
 
-from ronn_wasm.wat_winograd import _for, _g, fill_row, output_channel
+from ronn_wasm.wat_winograd import _for, _g, fill_row, output_function
 
 BT = [[4, 0, -5, 0, 1, 0], [0, -4, -4, 1, 1, 0], [0, 4, -4, -1, 1, 0],
       [0, -2, -1, 2, 1, 0], [0, 2, -1, -2, 1, 0], [0, 4, 0, -5, 0, 1]]
@@ -135,21 +135,9 @@ def _out_body() -> str:
     return text
 
 
-_CHANNEL = output_channel(_out_body(), 4)
-
-WINO4_OUT = f"""
-  (func (export "wino4_out") (param $ybuf i32) (param $out i32) (param $tmp i32) (param $bias i32)
-    (param $M i32) (param $OH i32) (param $OW i32) (param $TH i32) (param $TWp i32) (param $relu i32)
-    (local $m i32) (local $th i32) (local $q i32) (local $a i32) (local $oh i32) (local $plane i32)
-    (local $row i32) (local $src i32) (local $dst i32) (local $rowb i32)
-    (local $bv v128) (local $floor v128) (local $t0 v128) (local $t1 v128) (local $t2 v128) (local $t3 v128)
+WINO4_OUT = output_function("wino4_out", _out_body(), 4, f"""(local $t0 v128) (local $t1 v128) (local $t2 v128) (local $t3 v128)
     {" ".join(f"(local $y{k} v128)" for k in range(6))} {" ".join(f"(local $s{b} v128)" for b in range(4))}
     {" ".join(f"(local $f{b} v128)" for b in range(4))}
-    {" ".join(f"(local $o{a}{b} v128)" for a in range(4) for b in range(4))}
-    (local.set $plane (i32.shl (i32.mul (local.get $M) (i32.mul (local.get $TH) (local.get $TWp))) (i32.const 2)))
-    (local.set $rowb (i32.shl (local.get $TWp) (i32.const 4)))
-    (local.set $floor (if (result v128) (local.get $relu) (then (v128.const f32x4 0 0 0 0))
-                        (else (f32x4.splat (f32.const -inf)))))
-    {_for("$m", "(local.get $M)", _CHANNEL)})"""
+    {" ".join(f"(local $o{a}{b} v128)" for a in range(4) for b in range(4))}""")
 
 WINOGRAD4_FUNCS = [WINO4_IN, WINO4_OUT]
