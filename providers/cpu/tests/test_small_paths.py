@@ -12,7 +12,7 @@ from onnx import helper, numpy_helper
 import ronn
 from ronn.zoo_builders import streaming_conv1d, streaming_mlp
 from ronn_cpu import CPUExecutionProvider
-from ronn_cpu.kernels import activations, conv, conv_loops, gemm
+from ronn_cpu.kernels import activations, blas, conv, conv_loops, gemm
 from ronn_cpu.provider import ThreadLimit
 from cpu_harness import REFERENCE
 
@@ -39,8 +39,8 @@ def test_gather_index_reads_padding_as_zero_and_the_bias_row_as_one():
 
 def test_streaming_conv1d_takes_the_gather_path_and_matches_onnxruntime(monkeypatch):
     calls = []
-    real = conv.gather_columns
-    monkeypatch.setattr(conv, "gather_columns", lambda *a: (calls.append(1), real(*a))[1])
+    real = conv.gather_product
+    monkeypatch.setattr(conv, "gather_product", lambda *a: (calls.append(1), real(*a))[1])
     model = streaming_conv1d()
     session = ronn.Model.load(model.SerializeToString()).create_session(threads=1)
     x = np.random.default_rng(0).standard_normal((1, 8, 16)).astype(np.float32)
@@ -48,6 +48,28 @@ def test_streaming_conv1d_takes_the_gather_path_and_matches_onnxruntime(monkeypa
     assert len(calls) == 3                      # every Conv of the stack
     want = ort.InferenceSession(model.SerializeToString(),
                                 providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+@settings(max_examples=30, deadline=None)
+@given(n=st.integers(1, 3), c=st.integers(1, 6), m=st.integers(1, 9), length=st.integers(3, 20),
+       code=st.sampled_from([activations.NONE, activations.RELU, activations.LEAKY_RELU,
+                             activations.SIGMOID, activations.TANH]),
+       dtype=st.sampled_from([np.float32, np.float64]), seed=st.integers(0, 999))
+def test_gather_product_matches_gather_then_numpy(n, c, m, length, code, dtype, seed):
+    """The one-call tiny conv (BLAS by address) against the gather, np.matmul and the epilogue
+    (the path taken where no address is known)."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, c, 1, length)).astype(dtype)
+    index = conv.gather_index(c, 1, length, 1, 3, 1, 1, 1, 1, 0, 1, 1, length)
+    weights = rng.standard_normal((m, index.shape[0])).astype(dtype)
+    args = (x, index, index.shape, weights, (m, length), code, 0.1, 0.0,
+            activations.no_bias(dtype))
+    gemm_address = blas.address("gemm", dtype)
+    assert gemm_address, "numpy's OpenBLAS gemm was not found"
+    got = conv._gather_conv(*args, gemm_address)
+    want = conv._gather_conv(*args, 0)
+    assert got.dtype == want.dtype == dtype and got.shape == want.shape == (n, m, length)
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
 
 
@@ -100,12 +122,22 @@ def test_fast_reduce_mean_hands_integer_and_empty_inputs_to_the_reference(x):
     np.testing.assert_array_equal(got, want)
 
 
-def test_small_gemm_runs_a_one_frame_gemm_with_its_activation():
+@pytest.mark.parametrize("blas_row", [True, False])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_small_gemm_runs_a_one_frame_gemm_with_its_activation(blas_row, dtype):
+    """By BLAS's gemv per row (unit-stride rows, an address) or by its own loop."""
     rng = np.random.default_rng(3)
-    x, w, b = (rng.standard_normal(s).astype(np.float32) for s in ((2, 7), (7, 5), (5,)))
-    out = np.empty((2, 5), np.float32)
-    gemm.small_gemm(x, w, b, out, activations.RELU, 0.0, 0.0)
-    np.testing.assert_allclose(out, np.maximum(x @ w + b, 0), rtol=1e-5, atol=1e-6)
+    x, w, b = (rng.standard_normal(s).astype(dtype) for s in ((2, 7), (7, 5), (5,)))
+    gemv = gemm.address("gemv", dtype) if blas_row else 0
+    assert gemv or not blas_row, "numpy's OpenBLAS gemv was not found"
+    for rows in (x, np.asfortranarray(x)[:, ::1], x[:1]):
+        out = np.empty((rows.shape[0], 5), dtype)
+        gemm.small_gemm(gemv, rows, w, b, out, activations.RELU, 0.0, 0.0)
+        np.testing.assert_allclose(out, np.maximum(rows @ w + b, 0), rtol=1e-5, atol=1e-6)
+    strided = np.repeat(x, 2, axis=1)[:, ::2]                  # rows not unit-stride: the loop
+    out = np.empty((2, 5), dtype)
+    gemm.small_gemm(gemv, strided, w, b, out, activations.SIGMOID, 0.0, 0.0)
+    np.testing.assert_allclose(out, 1 / (1 + np.exp(-(x @ w + b))), rtol=1e-5, atol=1e-6)
 
 
 def test_thread_limit_is_skipped_only_while_the_limits_hold():

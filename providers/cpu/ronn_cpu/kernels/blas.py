@@ -7,7 +7,7 @@ holds it to one thread until the run ends (``openblas.RUN_SCOPE``, entered by th
 around every run; small models never pay for the switch), and ``matmul`` splits a product into
 row or column blocks, one single-threaded ``cblas_?gemm`` per block, over numba's threads: the
 epilogues, column copies and pools after it can then go parallel too. ``cblas_?gemm`` is called
-by address from numba (``_c_call``, an intrinsic: the compiled code stays cacheable), so it also
+by address from numba (``c_call``, an intrinsic: the compiled code stays cacheable), so it also
 takes what ``np.matmul`` cannot: ``C += A @ B`` in place, strided and transposed views.
 
 Below ``OPENBLAS_SERIAL_MACS`` multiply-adds a product runs on one thread (OpenBLAS's own
@@ -32,7 +32,7 @@ from ronn_cpu.openblas import hold_one_thread, numpy_openblas
 
 OPENBLAS_SERIAL_MACS = 1 << 18
 
-_ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
+ROW_MAJOR, NO_TRANS, TRANS = 101, 111, 112
 _addresses: dict[tuple[str, np.dtype], int] = {}
 
 
@@ -56,7 +56,7 @@ def address(routine: str, dtype) -> int:
 
 
 @intrinsic
-def _c_call(typingctx, function, arguments):
+def c_call(typingctx, function, arguments):
     """Call the C function at address ``function`` with the tuple ``arguments`` (int32 for
     CBLAS enums, int64 for sizes and pointers, float32 / float64): cblas by address, so the
     numba code that calls it stays cacheable."""
@@ -72,7 +72,7 @@ def _c_call(typingctx, function, arguments):
 
 
 @numba.njit(cache=True, inline="always")
-def _i64(v):
+def i64(v):
     return np.int64(v)
 
 
@@ -88,22 +88,22 @@ def _gemm_block(gemm, gemv, a, b, c, beta, ta, lda, tb, ldb, i, r0, r1, c0, c1):
     pb = b.ctypes.data + i * b.strides[0] + c0 * b.strides[2]
     pc = c.ctypes.data + i * c.strides[0] + r0 * c.strides[1] + c0 * item
     ldc = c.strides[1] // item
-    order = np.int32(_ROW_MAJOR)
+    order = np.int32(ROW_MAJOR)
     if r1 - r0 == 1 and gemv:              # a row of c: op(b)^T @ that row of a
         rows, cols = (c1 - c0, k) if tb else (k, c1 - c0)
-        _c_call(gemv, (order, np.int32(_NO_TRANS if tb else _TRANS), _i64(rows), _i64(cols),
-                       one, _i64(pb), _i64(ldb), _i64(pa), _i64(a.strides[2] // item), beta,
-                       _i64(pc), _i64(1)))
+        c_call(gemv, (order, np.int32(NO_TRANS if tb else TRANS), i64(rows), i64(cols),
+                       one, i64(pb), i64(ldb), i64(pa), i64(a.strides[2] // item), beta,
+                       i64(pc), i64(1)))
     elif c1 - c0 == 1 and gemv:            # a column of c: op(a) @ that column of b
         rows, cols = (k, r1 - r0) if ta else (r1 - r0, k)
-        _c_call(gemv, (order, np.int32(_TRANS if ta else _NO_TRANS), _i64(rows), _i64(cols),
-                       one, _i64(pa), _i64(lda), _i64(pb), _i64(b.strides[1] // item), beta,
-                       _i64(pc), _i64(ldc)))
+        c_call(gemv, (order, np.int32(TRANS if ta else NO_TRANS), i64(rows), i64(cols),
+                       one, i64(pa), i64(lda), i64(pb), i64(b.strides[1] // item), beta,
+                       i64(pc), i64(ldc)))
     else:
-        _c_call(gemm, (order, np.int32(_TRANS if ta else _NO_TRANS),
-                       np.int32(_TRANS if tb else _NO_TRANS), _i64(r1 - r0), _i64(c1 - c0),
-                       _i64(k), one, _i64(pa), _i64(lda), _i64(pb), _i64(ldb), beta, _i64(pc),
-                       _i64(ldc)))
+        c_call(gemm, (order, np.int32(TRANS if ta else NO_TRANS),
+                       np.int32(TRANS if tb else NO_TRANS), i64(r1 - r0), i64(c1 - c0),
+                       i64(k), one, i64(pa), i64(lda), i64(pb), i64(ldb), beta, i64(pc),
+                       i64(ldc)))
 
 
 @numba.njit(cache=True, inline="always")

@@ -13,8 +13,8 @@ import numpy as np
 from ronn_core import kernel
 from ronn_cpu.kernels.activations import (NONE, _bias_activation_serial, bias_activation,
                                           epilogue_args, fused_params, no_bias)
-from ronn_cpu.kernels.blas import OPENBLAS_SERIAL_MACS, matmul
-from ronn_cpu.kernels.conv_loops import gather_columns
+from ronn_cpu.kernels.blas import OPENBLAS_SERIAL_MACS, address, matmul
+from ronn_cpu.kernels.conv_loops import gather_columns, gather_product
 from ronn_cpu.kernels.conv_windows import depthwise, epilogue, tap_products, window_columns
 from ronn_cpu.kernels.conv_windows import window_geometry as columns_geometry
 from ronn_cpu.kernels import winograd
@@ -143,6 +143,7 @@ def build_conv(build, *, activation, alpha, beta):
         return m <= TAPS_MAX_RATIO * cg or kk * columns * w.itemsize > TAPS_MIN_COLUMN_BYTES
     # the gather path: weights with the bias as one more column (cols' last row is all ones)
     empty = no_bias(w.dtype)
+    gemm_address = address("gemm", w.dtype)
     no_residual = np.zeros((0, 0, 0), w.dtype)
     gather_w = None if depth or group != 1 else np.ascontiguousarray(
         np.hstack([packed[0], (b if bias is not None else np.zeros(m, w.dtype)).reshape(m, 1)]))
@@ -157,7 +158,7 @@ def build_conv(build, *, activation, alpha, beta):
         geo = geometry.get(x.shape[2:])
         if geo is not None and geo[5] is not None and z is None:      # tiny: the gather path
             out = _gather_conv(x, geo[5], geo[5].shape, gather_w, (m, geo[2] * geo[3]), code,
-                               alpha, beta, empty)
+                               alpha, beta, empty, gemm_address)
             return out if one_d else out.reshape(x.shape[0], m, geo[2], geo[3])
         x4 = x[:, :, None, :] if one_d else x
         n, c, h, wd = x4.shape
@@ -244,18 +245,24 @@ def _residual(z, out, one_d: bool) -> np.ndarray:
     return z4 if z4.flags.c_contiguous else np.ascontiguousarray(z4)
 
 
-def _gather_conv(x, index, cols_shape, weights, out_shape, code, alpha, beta, empty):
+def _gather_conv(x, index, cols_shape, weights, out_shape, code, alpha, beta, empty, gemm):
     """Conv of a small ``x`` (N, C, ...) as ``weights @ gather(x, index)``, the bias inside the
-    product, then the activation: one numba call, one matmul, one epilogue. Returns
-    (N, M, P): the caller shapes it."""
+    product, then the activation: one numba call (``gather_product``) where BLAS's ``gemm``
+    address is known, else the gather, np.matmul and the epilogue. Returns (N, M, P): the
+    caller shapes it."""
     n = x.shape[0]
     out = np.empty((n,) + out_shape, x.dtype)
-    if n:
-        cols = np.empty((n,) + cols_shape, x.dtype)
-        gather_columns(x.reshape(n, -1), index, cols)
-        np.matmul(weights, cols, out=out)
-        if code != NONE:           # small: the serial loop, over one flat row
-            _bias_activation_serial(out.reshape(1, -1), empty, False, code, alpha, beta)
+    if not n:
+        return out
+    flat = x.reshape(n, -1)
+    if gemm:
+        gather_product(gemm, flat, index, weights, out, code, alpha, beta)
+        return out
+    cols = np.empty((n,) + cols_shape, x.dtype)
+    gather_columns(flat, index, cols)
+    np.matmul(weights, cols, out=out)
+    if code != NONE:               # small: the serial loop, over one flat row
+        _bias_activation_serial(out.reshape(1, -1), empty, False, code, alpha, beta)
     return out
 
 

@@ -1,8 +1,8 @@
 """Gemm on the CPU: B prepared once (alpha folded in; transB kept as a view, no copy of the
 weights), one BLAS call into a fresh output, then C (beta folded in) and the fused activation in
-one numba pass. Tiny products (a streaming model's one frame) run as one numba loop instead,
-bias and activation included: there BLAS's call and the separate epilogue cost more than the
-work."""
+one numba pass. Tiny products (a streaming model's one frame) run as one numba call instead,
+bias and activation included (``small_gemm``: BLAS's gemv by address per row): there numpy's
+call and the separate epilogue cost more than the work."""
 
 from __future__ import annotations
 
@@ -12,43 +12,53 @@ import numba
 import numpy as np
 
 from ronn_core import kernel
-from ronn_cpu.kernels.blas import matmul
-from ronn_cpu.kernels.activations import (NONE, RELU, activate, bias_activation, epilogue_args,
-                                          fused_params, no_bias)
+from ronn_cpu.kernels.blas import ROW_MAJOR, TRANS, address, c_call, i64, matmul
+from ronn_cpu.kernels.activations import (NONE, _bias_activation_serial, bias_activation,
+                                          epilogue_args, fused_params, no_bias)
 
 SMALL_MACS = 1 << 15      # products up to this many multiply-adds take small_gemm
 
 
 @numba.njit(cache=True)
-def small_gemm(x, w, bias, out, code, alpha, beta):
+def small_gemm(gemv, x, w, bias, out, code, alpha, beta):
     """``out = act(x @ w + bias)`` for small row-major ``x`` (M, K) and ``w`` (K, N); an empty
-    ``bias`` adds nothing. Four rows of ``w`` per pass over ``out``'s row (vectorized over N)."""
+    ``bias`` adds nothing. A row of ``x`` with unit stride is one ``cblas_?gemv`` at address
+    ``gemv`` (0: none) onto the bias; else four rows of ``w`` per pass over ``out``'s row
+    (vectorized over N)."""
     m, k = x.shape
     n = w.shape[1]
-    zero = out.dtype.type(0)
-    a, b = out.dtype.type(alpha), out.dtype.type(beta)
+    zero, one = out.dtype.type(0), out.dtype.type(1)
+    blas = gemv != 0 and x.strides[1] == x.itemsize and k > 0 and n > 0
     for i in range(m):
         row = out[i]
         for j in range(n):
             row[j] = bias[j] if bias.size > 0 else zero
-        p = 0
-        while p + 4 <= k:
-            x0, x1, x2, x3 = x[i, p], x[i, p + 1], x[i, p + 2], x[i, p + 3]
-            w0, w1, w2, w3 = w[p], w[p + 1], w[p + 2], w[p + 3]
-            for j in range(n):
-                row[j] += x0 * w0[j] + x1 * w1[j] + x2 * w2[j] + x3 * w3[j]
-            p += 4
-        for q in range(p, k):
-            xq, wq = x[i, q], w[q]
-            for j in range(n):
-                row[j] += xq * wq[j]
-        if code == RELU:
-            for j in range(n):
-                v = row[j]
-                row[j] = v if v > zero else zero
-        elif code != NONE:
-            for j in range(n):
-                row[j] = activate(row[j], code, a, b)
+        if blas:
+            c_call(gemv, (np.int32(ROW_MAJOR), np.int32(TRANS), i64(k), i64(n), one,
+                          i64(w.ctypes.data), i64(n), i64(x.ctypes.data + i * x.strides[0]),
+                          i64(1), one, i64(row.ctypes.data), i64(1)))
+        else:
+            _row_product(x, w, i, row)
+    if code != NONE:
+        _bias_activation_serial(out, bias[:0], False, code, alpha, beta)
+
+
+@numba.njit(cache=True, inline="always")
+def _row_product(x, w, i, row):
+    """``row += x[i] @ w``, four rows of ``w`` per pass."""
+    k = x.shape[1]
+    n = w.shape[1]
+    p = 0
+    while p + 4 <= k:
+        x0, x1, x2, x3 = x[i, p], x[i, p + 1], x[i, p + 2], x[i, p + 3]
+        w0, w1, w2, w3 = w[p], w[p + 1], w[p + 2], w[p + 3]
+        for j in range(n):
+            row[j] += x0 * w0[j] + x1 * w1[j] + x2 * w2[j] + x3 * w3[j]
+        p += 4
+    for q in range(p, k):
+        xq, wq = x[i, q], w[q]
+        for j in range(n):
+            row[j] += xq * wq[j]
 
 
 def build_gemm(build, *, activation, alpha_act, beta_act):
@@ -83,13 +93,14 @@ def build_gemm(build, *, activation, alpha_act, beta_act):
     # small_gemm's B: row-major (a copy only where transB made ``packed`` a view)
     small_b = np.ascontiguousarray(packed) if full_c is None and not trans_a and \
         k * n <= SMALL_MACS else None
+    gemv = address("gemv", dtype)
 
     def run(x, _b=None, _c=None):
         if x.ndim != 2 or x.dtype != dtype:
             raise ValueError(f"fast Gemm expects a 2-D {dtype} A, got {x.dtype}{list(x.shape)}")
         if small_b is not None and x.shape[1] == k and x.shape[0] * k * n <= SMALL_MACS:
             out = np.empty((x.shape[0], n), dtype)
-            small_gemm(x, small_b, row_bias, out, code, act_alpha, act_beta)
+            small_gemm(gemv, x, small_b, row_bias, out, code, act_alpha, act_beta)
             return out
         lhs = x.T if trans_a else x
         if lhs.shape[1] != k:
