@@ -78,11 +78,13 @@ def _base_kernel(ctx, op_type: str, version: int):
 
 
 @kernel("FusedConv", domain=DOMAIN, since=1, context=True)
-def fused_conv(x, w, b=None, z=None, *, activation="Relu", activation_params=None,
+def fused_conv(x, w, b=None, z=None, into=None, *, activation="Relu", activation_params=None,
                auto_pad="NOTSET", dilations=None, group=1, kernel_shape=None, pads=None,
-               strides=None, ctx=None):
+               strides=None, concat_channels=0, concat_offset=0, ctx=None):
     """Conv (opset 11 semantics), plus the residual ``z`` when given (same shape as the
-    output), followed by ``activation``."""
+    output), followed by ``activation``. With ``concat_channels`` the result is written into
+    channels ``concat_offset...`` of ``into`` (a new buffer of that many channels when absent),
+    and that buffer is the output (see the ``concat-into`` pass)."""
     attrs = {"auto_pad": auto_pad, "group": group}
     for k, v in (("dilations", dilations), ("kernel_shape", kernel_shape), ("pads", pads),
                  ("strides", strides)):
@@ -94,7 +96,40 @@ def fused_conv(x, w, b=None, z=None, *, activation="Relu", activation_params=Non
             raise ValueError(f"FusedConv: the residual is {z.dtype}{list(z.shape)}, the conv "
                              f"output {y.dtype}{list(y.shape)}; they must match")
         y = y + z
-    return apply_activation(y, activation, activation_params)
+    y = apply_activation(y, activation, activation_params)
+    return write_channels(into, y, concat_offset, concat_channels) if concat_channels else y
+
+
+def write_channels(buffer, part, offset: int, channels: int):
+    """``part`` written into channels ``offset...`` of ``buffer`` (N, channels, ...), a new one
+    when None; returns the buffer."""
+    want = (part.shape[0], channels) + part.shape[2:]
+    if buffer is None:
+        buffer = np.empty(want, part.dtype)
+    elif not isinstance(buffer, np.ndarray) or buffer.shape != want or \
+            buffer.dtype != part.dtype:
+        got = f"{buffer.dtype}{list(buffer.shape)}" if isinstance(buffer, np.ndarray) else \
+            type(buffer).__name__
+        raise ValueError(f"channel buffer: expected {part.dtype}{list(want)}, got {got}")
+    if part.ndim < 2 or not 0 <= offset <= channels - part.shape[1]:
+        raise ValueError(f"channels {offset}..{offset + part.shape[1] - 1} do not fit a "
+                         f"{channels}-channel buffer")
+    buffer[:, offset:offset + part.shape[1]] = part
+    return buffer
+
+
+@kernel("ConcatInto", domain=DOMAIN, since=1)
+def concat_into(buffer, *parts, offsets):
+    """Each of ``parts`` written into ``buffer``'s channels from its offset on (the inputs of a
+    channel Concat that no conv wrote there, see the ``concat-into`` pass); returns ``buffer``."""
+    if len(offsets) != len(parts):
+        raise ValueError(f"ConcatInto: {len(parts)} inputs but {len(offsets)} offsets")
+    if not isinstance(buffer, np.ndarray) or buffer.ndim < 2:
+        raise ValueError(f"ConcatInto: expected a channel buffer of rank 2 or more, got "
+                         f"{getattr(buffer, 'shape', type(buffer).__name__)}")
+    for part, offset in zip(parts, offsets):
+        write_channels(buffer, part, int(offset), buffer.shape[1])
+    return buffer
 
 
 @kernel("FusedBatchNormalization", domain=DOMAIN, since=1, context=True)

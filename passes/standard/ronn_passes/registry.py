@@ -9,6 +9,7 @@ from ronn_passes.bn_fusion import BatchNormAffineFusion
 from ronn_passes.cancellation import ReshapeCancellation, TransposeCancellation
 from ronn_passes.cleanup import (CommonSubexpressionElimination, DeadCodeElimination,
                                  EliminateNoOps, FreezeInitializers)
+from ronn_passes.concat_into import ConcatInto
 from ronn_passes.constant_folding import ConstantFolding
 from ronn_passes.conv_fusion import ConvAffineFusion
 from ronn_passes.gelu_fusion import GeluFusion, RonnGeluFusion
@@ -26,7 +27,7 @@ PASS_CLASSES = (
     ReshapeCancellation,
     GeluFusion, LayerNormFusion,
     RonnGeluFusion, RonnLayerNormFusion, SkipLayerNormFusion, AttentionFusion, MatMulBiasFusion,
-    ResidualFusion, ActivationFusion, SiblingConvMerge,
+    ResidualFusion, ActivationFusion, SiblingConvMerge, ConcatInto,
     LayoutTransform, DeadCodeElimination,
 )
 

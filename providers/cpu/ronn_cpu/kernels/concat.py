@@ -52,16 +52,21 @@ def build_concat(axis: int, reference):
             return np.concatenate(xs, axis=ax, out=out)
         outer = int(np.prod(shape[:ax], dtype=np.int64))
         rows = out.reshape(outer, -1).view(np.uint8)
-        chunks = max(1, -(-threads() // outer))
         offset = 0
         for x in xs:
-            block = np.ascontiguousarray(x).reshape(outer, -1).view(np.uint8)
-            if block.size:
-                _copy_block(block, rows, offset, chunks)
-            offset += block.shape[1]
+            offset += _copy_into(rows, x, offset)
         return out
 
     return run
+
+
+def _copy_into(rows: np.ndarray, x: np.ndarray, offset: int) -> int:
+    """``x`` as (outer, bytes) copied into the uint8 ``rows`` from byte ``offset`` of each row,
+    in parallel; returns the bytes per row it took."""
+    block = np.ascontiguousarray(x).reshape(rows.shape[0], -1).view(np.uint8)
+    if block.size:
+        _copy_block(block, rows, offset, max(1, -(-threads() // rows.shape[0])))
+    return block.shape[1]
 
 
 @kernel("Concat", since=1, provider="cpu", factory=True)
@@ -75,3 +80,28 @@ def concat(build):
     if axis is None:
         return build.fallback()
     return build_concat(int(axis), build.fallback())
+
+
+@kernel("ConcatInto", domain="com.ronn", since=1, provider="cpu", factory=True)
+def concat_into(build):
+    """``com.ronn::ConcatInto`` (the ``concat-into`` pass): each part copied into its channels
+    of the buffer in parallel; anything irregular (and its error) goes to the reference."""
+    offsets = [int(o) for o in build.attributes.get("offsets", ())]
+    reference = build.fallback()
+
+    def run(buffer, *parts):
+        if not (isinstance(buffer, np.ndarray) and buffer.ndim >= 2 and
+                buffer.flags.c_contiguous and not buffer.dtype.hasobject and
+                len(parts) == len(offsets) and worth_parallel(buffer.size)) or \
+                any(not isinstance(x, np.ndarray) or x.dtype != buffer.dtype or
+                    x.ndim != buffer.ndim or x.shape[0] != buffer.shape[0] or
+                    x.shape[2:] != buffer.shape[2:] or
+                    not 0 <= o <= buffer.shape[1] - x.shape[1] for x, o in zip(parts, offsets)):
+            return reference(buffer, *parts)
+        rows = buffer.reshape(buffer.shape[0], -1).view(np.uint8)
+        channel_bytes = rows.shape[1] // buffer.shape[1]
+        for x, o in zip(parts, offsets):
+            _copy_into(rows, x, o * channel_bytes)
+        return buffer
+
+    return run

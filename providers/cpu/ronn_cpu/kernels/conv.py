@@ -31,13 +31,18 @@ GATHER_MAX_COLS = 1 << 14
 # Measured at 2 threads, Winograd vs column matrix or per-tap GEMMs: 40 channels at 28x28
 # 0.19 vs 0.23 ms, 48 -> 64 at 28x28 0.29 vs 0.34, 128 -> 32 at 56x56 1.24 vs 1.49, 96 at
 # 28x28 0.56 vs 0.80, 512 at 7x7 1.07 vs 1.28; but 16 -> 64 at 55x55 0.67 vs 0.39 and
-# 24 -> 64 at 56x56 0.80 vs 0.58.
+# 24 -> 64 at 56x56 0.80 vs 0.58. An odd output computes a whole extra row and column of 2x2
+# tiles (15% more at 13x13): there it pays from twice the channels. Measured: 48 -> 192 at
+# 13x13 0.22 vs 0.17 ms, 64 -> 256 0.31 vs 0.27, 64 -> 96 at 27x27 0.53 vs 0.48; but 96 at
+# 27x27 0.66 vs 0.70 and 256 at 13x13 0.88 vs 1.00. (Isolated, 64 channels lose on even maps
+# too, but in ResNet-50 and Inception v1/v2 Winograd from 64 channels is 2-5% faster.)
 WINOGRAD_MIN_CHANNELS = 40
 
 
-def winograd_pays(channels: int) -> bool:
+def winograd_pays(channels: int, out_h: int = 2, out_w: int = 2) -> bool:
     """Whether Winograd beats the column matrix at more than one thread (see above)."""
-    return channels >= WINOGRAD_MIN_CHANNELS
+    odd = out_h % 2 or out_w % 2
+    return channels >= WINOGRAD_MIN_CHANNELS * (2 if odd else 1)
 
 
 # Other multi-tap convs sum one accumulating GEMM per kernel tap over the phase planes instead
@@ -103,8 +108,9 @@ def gather_index(c: int, h: int, w: int, kh: int, kw: int, sh: int, sw: int, dh:
     return np.vstack([index, np.full((1, oh * ow), ONE)]).astype(np.int64)
 
 
-def build_conv(build, *, activation, alpha, beta):
-    """The fast callable for a Conv node, or None when the reference must run it."""
+def build_conv(build, *, activation, alpha, beta, concat=(0, 0)):
+    """The fast callable for a Conv node, or None when the reference must run it. ``concat``:
+    (channels, offset) of the buffer it writes into (FusedConv's ``concat_*``), or (0, 0)."""
     a = dict(build.attributes)
     w = build.constants[1] if len(build.constants) > 1 else None
     bias = build.constants[2] if len(build.constants) > 2 else None
@@ -112,6 +118,9 @@ def build_conv(build, *, activation, alpha, beta):
             (len(build.node.inputs) > 2 and build.node.inputs[2] and bias is None):
         return None
     one_d = w.ndim == 3
+    concat_channels, concat_offset = concat
+    if concat_channels and (one_d or not 0 <= concat_offset <= concat_channels - w.shape[0]):
+        return None
     if one_d:
         a, w = _as_2d(a, w)
     group = int(a.get("group", 1))
@@ -151,15 +160,23 @@ def build_conv(build, *, activation, alpha, beta):
     # geometry, per-tap GEMMs?, Winograd?): the path is chosen once per shape
     geometry: dict[tuple, tuple] = {}
 
-    def run(x, _w=None, _b=None, z=None):
-        if x.ndim != (3 if one_d else 4) or x.dtype != w.dtype or x.shape[1] != cg * group:
-            raise ValueError(f"fast Conv expects a {3 if one_d else 4}-D {w.dtype} input with "
-                             f"{cg * group} channels, got {x.dtype}{list(x.shape)}")
+    rank, dtype, channels = (3 if one_d else 4), w.dtype, cg * group
+
+    def run(x, _w=None, _b=None, z=None, into=None):
+        if x.ndim != rank or x.dtype != dtype or x.shape[1] != channels:
+            raise ValueError(f"fast Conv expects a {rank}-D {dtype} input with {channels} "
+                             f"channels, got {x.dtype}{list(x.shape)}")
         geo = geometry.get(x.shape[2:])
         if geo is not None and geo[5] is not None and z is None:      # tiny: the gather path
-            out = _gather_conv(x, geo[5], geo[5].shape, gather_w, (m, geo[2] * geo[3]), code,
+            index = geo[5]
+            out = _gather_conv(x, index, index.shape, gather_w, (m, geo[2] * geo[3]), code,
                                alpha, beta, empty, gemm_address)
-            return out if one_d else out.reshape(x.shape[0], m, geo[2], geo[3])
+            out = out if one_d else out.reshape(x.shape[0], m, geo[2], geo[3])
+            if concat_channels:
+                whole = channel_buffer(into, out.shape, concat_channels, out.dtype)
+                whole[:, concat_offset:concat_offset + m] = out
+                return whole
+            return out
         x4 = x[:, :, None, :] if one_d else x
         n, c, h, wd = x4.shape
         if geo is None:
@@ -171,7 +188,7 @@ def build_conv(build, *, activation, alpha, beta):
                 and m * (kk + 1) * oh * ow < OPENBLAS_SERIAL_MACS) else None
             windows = None if direct and not depth else \
                 columns_geometry(kh, kw, sh, sw, dh, dw, oh, ow)
-            use_winograd = wino is not None and (single_thread or winograd_pays(c))
+            use_winograd = wino is not None and (single_thread or winograd_pays(c, oh, ow))
             taps = windows is not None and not use_winograd and taps_pay(oh * windows.wq)
             if taps and not tap_weights:
                 tap_weights.append(np.ascontiguousarray(
@@ -179,9 +196,13 @@ def build_conv(build, *, activation, alpha, beta):
             geo = geometry[x.shape[2:]] = (pt, pl, oh, ow, direct, index, windows, taps,
                                            use_winograd)
             if index is not None and z is None:
-                return run(x)
+                return run(x, into=into)
         pt, pl, oh, ow, direct, _, windows, taps, use_winograd = geo
-        out = np.empty((n, m, oh, ow), x.dtype)
+        if concat_channels:
+            whole = channel_buffer(into, (n, m, oh, ow), concat_channels, x.dtype)
+            out = whole[:, concat_offset:concat_offset + m]
+        else:
+            whole = out = np.empty((n, m, oh, ow), x.dtype)
         if not x4.flags.c_contiguous:
             x4 = np.ascontiguousarray(x4)
         z4 = None if z is None else _residual(z, out, one_d)
@@ -229,9 +250,24 @@ def build_conv(build, *, activation, alpha, beta):
                        product.reshape(group, m // group, n_cols))
             if windows.row_width != ow or fused_epilogue or z4 is not None:
                 epilogue(product, oi, b, zi, windows.row_width, code, alpha, beta)
-        return out.reshape(n, m, ow) if one_d else out
+        return out.reshape(n, m, ow) if one_d else whole
 
     return run
+
+
+def channel_buffer(into, part_shape: tuple, channels: int, dtype) -> np.ndarray:
+    """The C-contiguous (N, channels, H, W) buffer a conv writes its part (``part_shape``)
+    into: ``into``, checked, or a new one."""
+    want = (part_shape[0], channels) + tuple(part_shape[2:])
+    if into is None:
+        return np.empty(want, dtype)
+    if not isinstance(into, np.ndarray) or into.shape != want or into.dtype != dtype or \
+            not into.flags.c_contiguous:
+        got = f"{into.dtype}{list(into.shape)}" if isinstance(into, np.ndarray) else \
+            type(into).__name__
+        raise ValueError(f"FusedConv into: expected a C-contiguous {np.dtype(dtype)}{list(want)}"
+                         f" channel buffer, got {got}")
+    return into
 
 
 def _residual(z, out, one_d: bool) -> np.ndarray:
@@ -274,6 +310,7 @@ def fused_conv(build):
     if fused is None:
         return build.fallback()
     attrs, activation, alpha, beta = fused
+    concat = int(attrs.pop("concat_channels", 0)), int(attrs.pop("concat_offset", 0))
     conv_build = dataclasses.replace(build, attributes=attrs)
-    return build_conv(conv_build, activation=activation, alpha=alpha, beta=beta) \
-        or build.fallback()
+    return build_conv(conv_build, activation=activation, alpha=alpha, beta=beta,
+                      concat=concat) or build.fallback()
