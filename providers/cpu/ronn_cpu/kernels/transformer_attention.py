@@ -20,6 +20,7 @@ from ronn_cpu.kernels.transformer_elementwise import JIT, PARALLEL_MIN, twins
 from ronn_cpu.kernels.transformer_math import exp, exp32, float_from_bits
 
 FLOATS = (np.float32, np.float64)
+_BITS = {np.float32: np.int32, np.float64: np.int64}     # the integer view the row max reads
 
 
 def _scale_mask_rows(s, scale, divide, mask, mask_row):
@@ -88,7 +89,7 @@ def softmax_rows(rows: np.ndarray, scale: float = 1.0, divide: bool = False,
             mask, mask_row = rows[:0], np.zeros(0, np.int64)
         (_scale_parallel if parallel else _scale_serial)(rows, float(scale), bool(divide),
                                                          mask, mask_row)
-    bits = rows.view(np.int32 if rows.dtype == np.float32 else np.int64)
+    bits = rows.view(_BITS[rows.dtype.type])
     (_exp_parallel if parallel else _exp_serial)(rows, bits, rows.dtype == np.float32)
 
 
@@ -163,7 +164,12 @@ def _softmax(build):
         if not flatten and ax != x.ndim - 1:
             return reference(x)
         y = np.array(x, order="C", copy=True)
-        softmax_rows(y.reshape(math.prod(x.shape[:ax]), -1))   # np.prod: ~4 us
+        rows = y.reshape(-1, x.shape[-1]) if ax == x.ndim - 1 else \
+            y.reshape(math.prod(x.shape[:ax]), -1)              # np.prod: ~4 us
+        if rows.size < PARALLEL_MIN:      # a streaming model's row: the serial loop, directly
+            _exp_serial(rows, rows.view(_BITS[y.dtype.type]), y.dtype == np.float32)
+        else:
+            softmax_rows(rows)
         return y
 
     return run
