@@ -81,3 +81,37 @@ def test_model_shaped_pools_match_reference_with_nans(op, attrs, shape, planes):
     x[0, 0, 0, 0] = x[0, 1, 5, 6] = x[0, -1, -1, -1] = np.nan
     with patch.object(pool, "PLANES_MAX_PIXELS", 1 << 30 if planes else 0):
         check(op, attrs, x)
+
+
+@settings(max_examples=40, deadline=None)
+@given(one_d=st.booleans(), h=st.integers(1, 9), w=st.integers(1, 9), c=st.integers(1, 70),
+       n=st.integers(1, 2), ceil_mode=st.sampled_from([0, 1]),
+       include_pad=st.sampled_from([0, 1]), dtype=st.sampled_from([np.float32, np.float64]),
+       seed=st.integers(0, 999))
+def test_one_window_over_the_whole_map_takes_the_global_average(one_d, h, w, c, n, ceil_mode,
+                                                                 include_pad, dtype, seed):
+    """An AveragePool whose unpadded window is the whole map (before a classifier) runs
+    GlobalAveragePool's loop, serial or parallel, NaNs included."""
+    shape = (n, c, w) if one_d else (n, c, h, w)
+    x = np.random.default_rng(seed).standard_normal(shape).astype(dtype) * 5
+    x.flat[seed % x.size] = np.nan if seed % 3 == 0 else x.flat[seed % x.size]
+    attrs = {"kernel_shape": list(shape[2:]), "ceil_mode": ceil_mode,
+             "count_include_pad": include_pad}
+    calls = []
+    loops = {name: getattr(pool, name) for name in ("_global_average_serial",
+                                                    "_global_average_parallel")}
+    with patch.object(activations, "PARALLEL_MIN", 1 if seed % 2 else 1 << 30), \
+            patch.object(pool, "_global_average_serial",
+                         lambda *a: (calls.append(1), loops["_global_average_serial"](*a))), \
+            patch.object(pool, "_global_average_parallel",
+                         lambda *a: (calls.append(2), loops["_global_average_parallel"](*a))):
+        check("AveragePool", attrs, x)
+    assert calls, "the whole-map window did not take the global average"
+
+
+def test_a_whole_map_window_over_padding_keeps_the_window_loop():
+    x = np.random.default_rng(0).standard_normal((1, 3, 5, 5)).astype(np.float32)
+    attrs = {"kernel_shape": [5, 5], "pads": [1, 1, 1, 1], "count_include_pad": 1}
+    with patch.object(pool, "_global_average_serial", None), \
+            patch.object(pool, "_global_average_parallel", None):
+        check("AveragePool", attrs, x)          # 3x3 outputs, padding counted: the windows

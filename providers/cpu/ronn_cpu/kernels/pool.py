@@ -255,6 +255,9 @@ def _window_counts(size, k, s, d, begin, end, out, include_pad) -> np.ndarray:
     return ((taps >= lo) & (taps < hi)).sum(axis=1)
 
 
+WHOLE = "one window over the whole map"      # a shape plan's marker for GlobalAveragePool's loop
+
+
 def _pool(build, average: bool):
     """The fast pooling callable for a 1-D or 2-D float node, or the reference kernel."""
     node, a = build.node, build.attributes
@@ -291,7 +294,10 @@ def _pool(build, average: bool):
         geo = np.array([kh, kw, sh, sw, dh, dw, begin[0], begin[1], wp, -(-wp // sw)], np.int64)
         planes = planes_geometry(kh, kw, sh, sw, dh, dw, out[0], out[1]) \
             if out[0] * out[1] <= PLANES_MAX_PIXELS else None
-        return geo, out[0], out[1], size[0], counts, planes
+        # one window over the whole unpadded map (the average pool before a classifier):
+        # GlobalAveragePool's loop, 8x faster than windows (2048x7x7: 28 vs 216 us)
+        whole = average and out == [1, 1] and begin == [0, 0] and size == [kh, kw]
+        return geo, out[0], out[1], size[0], counts, WHOLE if whole else planes
 
     def run(x):
         if x.ndim != nd + 2 or x.dtype not in (np.float32, np.float64):
@@ -304,7 +310,12 @@ def _pool(build, average: bool):
         n, c = x.shape[:2]
         planes = np.ascontiguousarray(x).reshape(n * c, height, -1)
         out = np.empty((n * c, oh, ow), x.dtype)
-        if windows is not None and n * c:
+        if windows is WHOLE:
+            flat = planes.reshape(n * c, -1)
+            mean = _global_average_parallel if worth_parallel(flat.size) and n * c > 1 else \
+                _global_average_serial
+            mean(flat, out.reshape(n * c))
+        elif windows is not None and n * c:
             pool_over_planes(planes, out, windows, int(geo[SH]), int(geo[SW]), int(geo[PT]),
                              int(geo[PL]), counts, average, scratch)
         elif worth_parallel(out.size * kh * kw) and n * c > 1:
