@@ -24,6 +24,10 @@ ZOO = [f"light:{n}" for n in LIGHT_NETWORKS] + ["built:bert", "built:mlp", "buil
 SMALL_MS = 1.0
 
 
+def _ms(value: float) -> str:
+    return f"{value:.2f}" if value >= 1 else f"{value:.4f}"
+
+
 def _mb(value) -> str:
     return "-" if value is None else f"{value:.0f}"
 
@@ -48,7 +52,8 @@ def main() -> int:
                         threads=args.threads, level=args.level, rss=not args.no_rss)
         ratios.append(r.ratio_best)
         rows.append(r)
-        print(f"{spec:<22} ronn {r.ronn.best_ms:9.2f} ms  onnxruntime {r.onnxruntime.best_ms:9.2f}"
+        print(f"{spec:<22} ronn {_ms(r.ronn.best_ms):>9} ms  onnxruntime "
+              f"{_ms(r.onnxruntime.best_ms):>9}"
               f" ms  ratio {r.ratio_best:5.2f}  session {r.ronn.session_s:.2f} s"
               f"  RSS {_mb(r.ronn_rss_mb)} / {_mb(r.onnxruntime_rss_mb)} MB", flush=True)
     lines = [f"Measured {time.strftime('%Y-%m-%d')} on {platform.machine()}, {args.threads} "
@@ -57,7 +62,7 @@ def main() -> int:
              "| model | ronn ms | onnxruntime ms | ratio | ronn session s | peak RSS MB ronn / "
              "onnxruntime (each alone) |", "|---|---|---|---|---|---|"]
     for r in rows:
-        lines.append(f"| {r.model} | {r.ronn.best_ms:.2f} | {r.onnxruntime.best_ms:.2f} | "
+        lines.append(f"| {r.model} | {_ms(r.ronn.best_ms)} | {_ms(r.onnxruntime.best_ms)} | "
                      f"{r.ratio_best:.2f} | {r.ronn.session_s:.2f} | {_mb(r.ronn_rss_mb)} / "
                      f"{_mb(r.onnxruntime_rss_mb)} |")
     lines += ["", f"Geometric mean ratio: **{geomean(ratios):.2f}** (target <= 1.3; "
