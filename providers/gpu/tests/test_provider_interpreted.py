@@ -121,3 +121,23 @@ def test_output_device_keeps_outputs_on_device(session_of):
     x = np.random.default_rng(0).standard_normal((2, 8)).astype(np.float32)
     np.testing.assert_allclose(session.run({"x": x}, output_device="cuda")["y"],
                                _ort(model, {"x": x})[0], atol=1e-6)
+
+
+def test_a_model_optimized_for_cpu_leaves_its_concat_into_chain_to_cpu(session_of,
+                                                                        interp_runtime):
+    """``ronn optimize`` (cpu) writes FusedConvs with ``concat_channels``; the gpu provider
+    does not claim them (cpu runs the chain into the shared buffer), the rest stays on gpu."""
+    from ronn_core.onnx_io import load
+    from ronn_passes.pipeline import optimize
+    model = zoo.light_model("squeezenet", seed=3)
+    model.ir_version = 8
+    graph = load(model.SerializeToString()).graph
+    optimize(graph, "O3", providers=["cpu"], runtime=interp_runtime)
+    optimized = graph.to_onnx(ir_version=8)
+    session = session_of(optimized, optimization_level="O0")
+    placed = {(p.op_type, p.provider) for p in session.placement}
+    assert ("FusedConv", "cpu") in placed and ("FusedConv", "gpu") in placed
+    assert all(p.provider == "cpu" for p in session.placement if p.op_type == "ConcatInto")
+    x = np.random.default_rng(4).standard_normal((1, 3, 224, 224)).astype(np.float32)
+    got = list(session.run({"data_0": x}).values())[0]
+    np.testing.assert_allclose(got, _ort(model, {"data_0": x})[0], atol=1e-5)

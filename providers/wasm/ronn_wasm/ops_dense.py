@@ -220,8 +220,8 @@ def conv2d(arena, x, w, b, attrs, act=0, post=None, apre=None, res=None):
 @kernel("Conv", provider="wasm", factory=True)
 @kernel("FusedConv", domain="com.ronn", provider="wasm", factory=True)
 def conv_factory(build):
-    if len(build.node.inputs) > 3:          # FusedConv with a residual input: the host runs it
-        return host(build)
+    if len(build.node.inputs) > 3 or "concat_channels" in build.attributes:
+        return host(build)                  # a residual input or a concat-into buffer: the host
     try:
         act, post = activation(build)
     except LookupError:

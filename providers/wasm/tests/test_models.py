@@ -134,3 +134,23 @@ def test_conv_sum_relu_joins(runtime, kernel, residual_first):
     x = rng.standard_normal((1, c, 12, 12)).astype(np.float32)
     session = _compare(runtime, proto, {"x": x})
     assert [s.op_type for s in session.plan.steps if s.nodes][-1] == "Conv+Sum+Relu"
+
+
+def test_a_model_optimized_for_cpu_runs_its_concat_into_chain_on_the_host(runtime):
+    """``ronn optimize`` (cpu) writes FusedConvs with ``concat_channels``; wasm leaves them to
+    the host's reference kernel, which writes into the shared buffer."""
+    from ronn_passes.pipeline import optimize
+    proto = light_model("squeezenet", seed=3)
+    proto.ir_version = 8
+    graph = load(proto.SerializeToString()).graph
+    optimize(graph, "O3", providers=["cpu"], runtime=runtime)
+    optimized = graph.to_onnx(ir_version=8)
+    assert sum(any(a.name == "concat_channels" for a in n.attribute)
+               for n in optimized.graph.node) == 16
+    session = Session(load(optimized.SerializeToString()), providers=["wasm"], runtime=runtime,
+                      optimization_level="O0")
+    x = np.random.default_rng(4).standard_normal((1, 3, 224, 224)).astype(np.float32)
+    want = _ort(proto.SerializeToString()).run(None, {"data_0": x})[0]
+    for _ in range(2):
+        np.testing.assert_allclose(list(session.run({"data_0": x}).values())[0], want,
+                                   rtol=1e-3, atol=1e-5)

@@ -16,7 +16,8 @@ def conv_supported(node, graph) -> bool:
     rank = input_rank(graph, node.inputs[0])
     return float_inputs(node, graph) and rank in (3, 4) and node.inputs[1] in graph.values \
         and graph.values[node.inputs[1]].is_constant and node.inputs[1] not in graph.inputs \
-        and len(node.inputs) <= 3          # no FusedConv residual input
+        and len(node.inputs) <= 3 \
+        and "concat_channels" not in node.attributes   # no residual, no concat-into buffer
 
 
 def pads_for(auto_pad: str, size: list[int], kernel: list[int], strides: list[int],
