@@ -17,7 +17,7 @@ from ronn_cpu.kernels.blas import OPENBLAS_SERIAL_MACS, address, matmul
 from ronn_cpu.kernels.conv_loops import gather_columns, gather_product
 from ronn_cpu.kernels.conv_windows import depthwise, epilogue, tap_products, window_columns
 from ronn_cpu.kernels.conv_windows import window_geometry as columns_geometry
-from ronn_cpu.kernels import winograd
+from ronn_cpu.kernels import prepacked, winograd
 from ronn_opset_onnx.ops.conv import window_geometry   # ONNX's rule, defined once
 
 _scratch = threading.local()
@@ -143,6 +143,9 @@ def build_conv(build, *, activation, alpha, beta, concat=(0, 0)):
     kk = cg * kh * kw
     wino = winograd.transform_weights(w) if WINOGRAD and \
         winograd.usable(kernel_shape, strides, dilations, group, m, cg) else None
+    if wino is not None:
+        wino = winograd.Weights(wino, prepacked.lazy(wino))
+    gemm_weights = prepacked.lazy(packed[0]) if group == 1 and not depth else None
     single_thread = build.threads == 1
     tap_weights = []          # (kh * kw, M, C), made on first use
 
@@ -231,7 +234,7 @@ def build_conv(build, *, activation, alpha, beta, concat=(0, 0)):
             if direct:
                 product = oi.reshape(group, m // group, p)
                 if group == 1:
-                    matmul(packed[0], xi.reshape(kk, p), product[0])
+                    weights_product(packed[0], gemm_weights, xi.reshape(kk, p), product[0])
                 else:
                     matmul(packed, xi.reshape(group, kk, p), product)
                 if z4 is not None:
@@ -244,7 +247,7 @@ def build_conv(build, *, activation, alpha, beta, concat=(0, 0)):
             product = oi.reshape(m, p) if windows.row_width == ow else \
                 _product_scratch(m * n_cols, x.dtype).reshape(m, n_cols)
             if group == 1:
-                matmul(packed[0], cols, product)
+                weights_product(packed[0], gemm_weights, cols, product)
             else:
                 matmul(packed, cols.reshape(group, kk, n_cols),
                        product.reshape(group, m // group, n_cols))
@@ -253,6 +256,13 @@ def build_conv(build, *, activation, alpha, beta, concat=(0, 0)):
         return out.reshape(n, m, ow) if one_d else whole
 
     return run
+
+
+def weights_product(weights, packed, x, out) -> None:
+    """``out = weights @ x``: by the weights packed once where that pays (``packed``, a
+    ``prepacked.Lazy`` or None), else BLAS."""
+    if packed is None or not packed.product(x, out):
+        matmul(weights, x, out)
 
 
 def channel_buffer(into, part_shape: tuple, channels: int, dtype) -> np.ndarray:

@@ -8,6 +8,8 @@ activation fused. F(2, 3) keeps float32 error near im2col's (F(4, 3) would lose 
 
 from __future__ import annotations
 
+from typing import Any, NamedTuple
+
 import numba
 import numpy as np
 
@@ -115,8 +117,15 @@ def _output_serial(mm, out, bias, tiles_w, code, alpha, beta):
         _output_plane(mm, out, bias, m, tiles_w, code, alpha, beta)
 
 
-def winograd_conv(x, u, bias, out, pt, pl, code, alpha, beta, scratch):
-    """One image: ``x`` (C, H, W) into ``out`` (M, OH, OW) with transformed weights ``u``."""
+class Weights(NamedTuple):
+    """Transformed weights ``u`` (16, M, C), and a ``prepacked.Lazy`` of them or None."""
+    u: np.ndarray
+    packed: Any
+
+
+def winograd_conv(x, weights, bias, out, pt, pl, code, alpha, beta, scratch):
+    """One image: ``x`` (C, H, W) into ``out`` (M, OH, OW) with transformed ``weights``."""
+    u = weights.u
     oh, ow = out.shape[1], out.shape[2]
     tiles_h, tiles_w = (oh + 1) // 2, (ow + 1) // 2
     tiles = tiles_h * tiles_w
@@ -126,5 +135,6 @@ def winograd_conv(x, u, bias, out, pt, pl, code, alpha, beta, scratch):
     mm = buf[16 * c * tiles:].reshape(16, m, tiles)
     big = worth_parallel(v.size)
     (_input_parallel if big else _input_serial)(x, v, tiles_h, tiles_w, pt, pl)
-    matmul(u, v, mm)
+    if weights.packed is None or not weights.packed.product(v, mm):
+        matmul(u, v, mm)
     (_output_parallel if big else _output_serial)(mm, out, bias, tiles_w, code, alpha, beta)

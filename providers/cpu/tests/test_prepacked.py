@@ -1,0 +1,128 @@
+"""GEMMs with weights packed once for OpenBLAS's own kernel (prepacked.py): products against
+numpy over random shapes (hypothesis), the rule that picks them, lazy packing, and convs that
+take them. On a CPU whose kernels were not validated the packed path must be absent and the
+convs still right; those tests assert that instead."""
+
+import ctypes
+from unittest.mock import patch
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ronn_cpu.kernels import activations, prepacked
+from ronn_cpu.openblas import numpy_openblas
+from cpu_harness import one_node
+from test_fast_kernels import assert_fast_matches_reference
+
+
+def corename() -> str:
+    fn = numpy_openblas()._get_symbol("openblas_get_corename")
+    fn.restype = ctypes.c_char_p
+    return fn().decode()
+
+
+AVAILABLE = prepacked.routines() is not None
+
+
+def test_the_packed_kernel_is_found_exactly_on_the_validated_cores():
+    assert AVAILABLE == (corename() in prepacked.CORES)
+    w = np.ones((64, 8), np.float32)
+    assert (prepacked.pack(w) is not None) == AVAILABLE
+    assert (prepacked.lazy(w) is not None) == AVAILABLE
+    assert prepacked.pack(w.astype(np.float64)) is None          # float32 only
+    assert prepacked.lazy(w.astype(np.float64)) is None
+
+
+@settings(max_examples=60, deadline=None)
+@given(rows=st.integers(1, 80), depth=st.integers(1, 900), columns=st.integers(1, 600),
+       batch=st.sampled_from([1, 1, 2, 3, 16]), threads=st.sampled_from([1, 2]),
+       wide=st.booleans(), seed=st.integers(0, 999))
+def test_packed_products_match_numpy(rows, depth, columns, batch, threads, wide, seed):
+    """Any shape, several depth blocks (> 384) and column blocks (> 448), row remainders,
+    rows of ``out`` inside wider rows; split by weight rows or whole products per thread."""
+    if not AVAILABLE:
+        assert prepacked.pack(np.ones((rows, depth), np.float32)) is None
+        return
+    rng = np.random.default_rng(seed)
+    w = rng.standard_normal((batch, rows, depth)).astype(np.float32)
+    x = rng.standard_normal((batch, depth, columns)).astype(np.float32)
+    pw = prepacked.pack(w if batch > 1 else w[0])
+    want = np.matmul(w, x)
+    with patch.object(prepacked, "threads", lambda: threads):
+        if batch > 1:
+            out = np.full((batch, rows, columns), np.nan, np.float32)
+            assert prepacked.matmul_packed(pw, x, out)
+            np.testing.assert_allclose(out, want, rtol=1e-4, atol=1e-3)
+        else:
+            store = np.full((rows, columns + (5 if wide else 0)), 7.0, np.float32)
+            out = store[:, :columns]
+            assert prepacked.matmul_packed(pw, x[0], out)
+            np.testing.assert_allclose(out, want[0], rtol=1e-4, atol=1e-3)
+            assert (store[:, columns:] == 7.0).all()               # nothing past its rows
+
+
+def test_operands_it_cannot_take_are_refused_untouched():
+    if not AVAILABLE:
+        return
+    pw = prepacked.pack(np.ones((64, 8), np.float32))
+    out = np.zeros((64, 5), np.float32)
+    for x in (np.ones((8, 10), np.float32)[:, ::2],                # strided columns
+              np.ones((8, 5), np.float64),                         # another dtype
+              np.ones((9, 5), np.float32)):                        # another depth
+        assert not prepacked.matmul_packed(pw, x, out)
+    assert (out == 0).all()
+
+
+def test_the_rule_picks_narrow_products_with_many_weights():
+    with patch.object(prepacked, "threads", lambda: 2):
+        assert prepacked.pays(2048, 512, 49)                       # ResNet's last 1x1 convs
+        assert not prepacked.pays(64, 256, 49)                     # 32 rows a thread
+        assert not prepacked.pays(256, 64, 3136)                   # wide: cblas's packing pays
+        assert prepacked.pays(512, 512, 16, batch=16)              # Winograd at 7x7
+        assert not prepacked.pays(32, 128, 16, batch=16)           # small matrices
+        assert not prepacked.pays(512, 512, 300, batch=16)         # wide
+    with patch.object(prepacked, "threads", lambda: 32):
+        assert not prepacked.pays(512, 512, 16, batch=16)          # a batch short of threads
+        assert not prepacked.pays(1024, 512, 49)                   # 32 rows a thread
+
+
+def test_lazy_weights_are_packed_once_and_only_when_a_product_pays():
+    if not AVAILABLE:
+        return
+    w = np.random.default_rng(0).standard_normal((256, 64)).astype(np.float32)
+    lazy = prepacked.lazy(w)
+    wide = np.ones((64, 3136), np.float32)
+    assert not lazy.product(wide, np.empty((256, 3136), np.float32))
+    assert lazy._packed is None                                    # no second copy kept
+    x = np.random.default_rng(1).standard_normal((64, 49)).astype(np.float32)
+    out = np.empty((256, 49), np.float32)
+    with patch.object(prepacked, "threads", lambda: 2):
+        assert lazy.product(x, out)
+        packed = lazy._packed
+        assert lazy.product(x, out) and lazy._packed is packed
+    np.testing.assert_allclose(out, w @ x, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("kernel,channels,out_channels,size", [(1, 256, 512, 7),
+                                                                (3, 192, 256, 7)])
+def test_convs_on_small_maps_take_the_packed_weights_and_match_the_reference(
+        kernel, channels, out_channels, size):
+    """A 1x1 conv (one product) and a 3x3 one (Winograd's 16) on a 7x7 map, at 2 threads."""
+    rng = np.random.default_rng(kernel)
+    x = rng.standard_normal((2, channels, size, size)).astype(np.float32)
+    w = (rng.standard_normal((out_channels, channels, kernel, kernel)) * 0.1).astype(np.float32)
+    calls = []
+    real = prepacked.Lazy.product
+
+    def spy(self, *args):
+        done = real(self, *args)
+        calls.append(done)
+        return done
+    with patch.object(prepacked.Lazy, "product", spy), \
+            patch.object(activations, "PARALLEL_MIN", 1):
+        assert_fast_matches_reference(
+            one_node("Conv", x, {"pads": [kernel // 2] * 4}, [w]), x, rtol=1e-4, atol=1e-4,
+            threads=2)
+    assert any(calls) == AVAILABLE
