@@ -80,9 +80,10 @@ def test_the_rule_picks_narrow_products_with_many_weights():
         assert prepacked.pays(2048, 512, 49)                       # ResNet's last 1x1 convs
         assert not prepacked.pays(64, 256, 49)                     # 32 rows a thread
         assert not prepacked.pays(256, 64, 3136)                   # wide: cblas's packing pays
+        assert prepacked.pays(512, 128, 784)
         assert prepacked.pays(512, 512, 16, batch=16)              # Winograd at 7x7
         assert not prepacked.pays(32, 128, 16, batch=16)           # small matrices
-        assert not prepacked.pays(512, 512, 300, batch=16)         # wide
+        assert not prepacked.pays(512, 512, 2000, batch=16)        # wide
     with patch.object(prepacked, "threads", lambda: 32):
         assert not prepacked.pays(512, 512, 16, batch=16)          # a batch short of threads
         assert not prepacked.pays(1024, 512, 49)                   # 32 rows a thread
