@@ -65,3 +65,54 @@ def test_concat_node_in_a_session_and_its_error_for_bad_shapes():
                                   np.concatenate([a, b], axis=1))
     with pytest.raises(RonnError, match="Concat"):
         session.run({"a": a, "b": b[:1]})
+
+
+def split_model(shape, axis, sizes, opset, constant=True):
+    """One Split of ``x`` at ``sizes`` along ``axis``: attribute (opset < 13) or input."""
+    inputs, inits, attrs = ["x"], [], {"axis": axis}
+    if opset < 13:
+        attrs["split"] = sizes
+    elif constant:
+        inits.append(helper.make_tensor("s", 7, [len(sizes)], sizes))
+        inputs.append("s")
+    else:
+        inputs.append("s")
+    outs = [f"y{i}" for i in range(len(sizes))]
+    graph_inputs = [helper.make_tensor_value_info("x", 1, shape)]
+    if opset >= 13 and not constant:
+        graph_inputs.append(helper.make_tensor_value_info("s", 7, [len(sizes)]))
+    graph = helper.make_graph([helper.make_node("Split", inputs, outs, **attrs)], "split",
+                              graph_inputs, [helper.make_empty_tensor_value_info(o) for o in outs],
+                              inits)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+
+
+@settings(max_examples=40, deadline=None)
+@given(shape=st.lists(st.integers(1, 5), min_size=1, max_size=4), data=st.data(),
+       opset=st.sampled_from([11, 13, 18]), constant=st.booleans())
+def test_split_returns_views_matching_numpy(shape, data, opset, constant):
+    """Constant sizes: the fast kernel's views; sizes fed at run time: the reference."""
+    axis = data.draw(st.integers(-len(shape), len(shape) - 1))
+    dim = shape[axis]
+    cuts = sorted(data.draw(st.lists(st.integers(0, dim), min_size=1, max_size=3)))
+    sizes = [b - a for a, b in zip([0] + cuts, cuts + [dim])]
+    session = ronn.Model.load(split_model(shape, axis, sizes, opset, constant)
+                              .SerializeToString()).create_session(optimization_level="O0")
+    fast = session.plan.steps[0].fn.__qualname__ == "split.<locals>.run"
+    assert fast == (constant or opset < 13)
+    x = np.random.default_rng(len(shape)).standard_normal(shape).astype(np.float32)
+    feeds = {"x": x} if constant or opset < 13 else {"x": x, "s": np.array(sizes, np.int64)}
+    got = list(session.run(feeds).values())
+    want = np.split(x, np.cumsum(sizes)[:-1], axis=axis)
+    for g, w in zip(got, want):
+        np.testing.assert_array_equal(g, w)
+        assert g.shape == w.shape
+        if fast and g.size:
+            assert np.shares_memory(g, x)             # a view, no copy
+
+
+def test_split_sizes_that_do_not_add_up_are_the_reference_error():
+    session = ronn.Model.load(split_model([4, 6], 1, [2, 3], 13).SerializeToString()
+                              ).create_session(optimization_level="O0")
+    with pytest.raises(RonnError, match="do not add up to dim 6"):
+        session.run({"x": np.zeros((4, 6), np.float32)})
