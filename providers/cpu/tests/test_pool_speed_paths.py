@@ -115,3 +115,35 @@ def test_a_whole_map_window_over_padding_keeps_the_window_loop():
     with patch.object(pool, "_global_average_serial", None), \
             patch.object(pool, "_global_average_parallel", None):
         check("AveragePool", attrs, x)          # 3x3 outputs, padding counted: the windows
+
+
+@settings(max_examples=60, deadline=None)
+@given(h=st.integers(1, 12), w=st.integers(1, 12), c=st.integers(1, 40), n=st.integers(1, 2),
+       pads=st.tuples(*[st.integers(0, 2)] * 4), ceil_mode=st.sampled_from([0, 1]),
+       auto_pad=st.sampled_from(["NOTSET", "NOTSET", "SAME_UPPER", "SAME_LOWER", "VALID"]),
+       dtype=st.sampled_from([np.float32, np.float64]), parallel=st.booleans(),
+       seed=st.integers(0, 999))
+def test_max_pool_3x3_stride_2_takes_its_two_pass_loop(h, w, c, n, pads, ceil_mode, auto_pad,
+                                                       dtype, parallel, seed):
+    """pool_max3 against the reference: any padding, ceil mode, auto_pad, NaNs, serial or
+    parallel, with the path asserted."""
+    attrs = {"kernel_shape": [3, 3], "strides": [2, 2], "ceil_mode": ceil_mode}
+    if auto_pad == "NOTSET":
+        attrs["pads"] = list(pads)
+    else:
+        attrs["auto_pad"] = auto_pad
+    if auto_pad in ("NOTSET", "VALID"):
+        h, w = max(h, 3 - pads[0] - pads[2] if auto_pad == "NOTSET" else 3), \
+            max(w, 3 - pads[1] - pads[3] if auto_pad == "NOTSET" else 3)
+    x = np.random.default_rng(seed).standard_normal((n, c, h, w)).astype(dtype)
+    for flat in np.random.default_rng(seed + 1).integers(0, x.size, seed % 4):
+        x.flat[flat] = np.nan
+    calls = []
+    loops = {name: getattr(pool, name) for name in ("max3s2_serial", "max3s2_parallel")}
+    with patch.object(activations, "PARALLEL_MIN", 1 if parallel else 1 << 30), \
+            patch.object(pool, "max3s2_serial",
+                         lambda *a: (calls.append(1), loops["max3s2_serial"](*a))), \
+            patch.object(pool, "max3s2_parallel",
+                         lambda *a: (calls.append(2), loops["max3s2_parallel"](*a))):
+        check("MaxPool", attrs, x)
+    assert calls and set(calls) == {2 if parallel and n * c > 1 else 1}

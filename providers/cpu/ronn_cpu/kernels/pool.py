@@ -11,6 +11,7 @@ from ronn_core import kernel
 from ronn_cpu.kernels.activations import threads, worth_parallel
 from ronn_cpu.kernels.conv import scratch
 from ronn_cpu.kernels.conv_windows import window_geometry as planes_geometry
+from ronn_cpu.kernels.pool_max3 import max3s2_parallel, max3s2_serial
 from ronn_cpu.kernels.pool_planes import pool_over_planes
 from ronn_opset_onnx.ops.conv import window_geometry   # ONNX's rule, defined once
 
@@ -256,6 +257,7 @@ def _window_counts(size, k, s, d, begin, end, out, include_pad) -> np.ndarray:
 
 
 WHOLE = "one window over the whole map"      # a shape plan's marker for GlobalAveragePool's loop
+MAX3 = "MaxPool 3x3 stride 2"                # ... and for pool_max3's two passes
 
 
 def _pool(build, average: bool):
@@ -275,6 +277,7 @@ def _pool(build, average: bool):
     (kh, kw), (sh, sw), (dh, dw) = pad1 + kernel_shape, pad1 + list(strides), \
         pad1 + list(dilations)
     geometry: dict[tuple, tuple] = {}
+    max3 = not average and nd == 2 and (kh, kw, sh, sw, dh, dw) == (3, 3, 2, 2, 1, 1)
 
     def shape_plan(spatial, dtype):
         begin, end, out = window_geometry(spatial, kernel_shape, strides, dilations, pads,
@@ -297,7 +300,11 @@ def _pool(build, average: bool):
         # one window over the whole unpadded map (the average pool before a classifier):
         # GlobalAveragePool's loop, 8x faster than windows (2048x7x7: 28 vs 216 us)
         whole = average and out == [1, 1] and begin == [0, 0] and size == [kh, kw]
-        return geo, out[0], out[1], size[0], counts, WHOLE if whole else planes
+        if whole:
+            planes = WHOLE
+        elif max3 and min(begin) >= 0:
+            planes = MAX3
+        return geo, out[0], out[1], size[0], counts, planes
 
     def run(x):
         if x.ndim != nd + 2 or x.dtype not in (np.float32, np.float64):
@@ -310,7 +317,11 @@ def _pool(build, average: bool):
         n, c = x.shape[:2]
         planes = np.ascontiguousarray(x).reshape(n * c, height, -1)
         out = np.empty((n * c, oh, ow), x.dtype)
-        if windows is WHOLE:
+        if windows is MAX3:
+            loop = max3s2_parallel if worth_parallel(out.size * 9) and n * c > 1 else \
+                max3s2_serial
+            loop(planes, out, int(geo[PT]), int(geo[PL]))
+        elif windows is WHOLE:
             flat = planes.reshape(n * c, -1)
             mean = _global_average_parallel if worth_parallel(flat.size) and n * c > 1 else \
                 _global_average_serial
