@@ -106,6 +106,30 @@ def test_lazy_weights_are_packed_once_and_only_when_a_product_pays():
     np.testing.assert_allclose(out, w @ x, rtol=1e-4, atol=1e-4)
 
 
+def test_rebuildable_weights_are_let_go_once_packed_and_made_again_when_needed():
+    """Winograd's U: dropped after packing; a product the packed kernel does not take (too
+    wide) transforms the weights again."""
+    from ronn_cpu.kernels import winograd
+    rng = np.random.default_rng(2)
+    w = rng.standard_normal((256, 192, 3, 3)).astype(np.float32)
+    weights = winograd.Weights(w)
+    u = winograd.transform_weights(w)
+    if not AVAILABLE:
+        assert weights.lazy is None
+        return
+    narrow = rng.standard_normal((16, 192, 16)).astype(np.float32)
+    out = np.empty((16, 256, 16), np.float32)
+    with patch.object(prepacked, "threads", lambda: 2):
+        weights.product(narrow, out)
+        assert weights.lazy._packed and weights.lazy._weights is None      # U let go
+        np.testing.assert_allclose(out, np.matmul(u, narrow), rtol=1e-4, atol=1e-3)
+        wide = rng.standard_normal((16, 192, 2000)).astype(np.float32)
+        out = np.empty((16, 256, 2000), np.float32)
+        weights.product(wide, out)                                         # BLAS, U again
+    np.testing.assert_allclose(out, np.matmul(u, wide), rtol=1e-4, atol=1e-3)
+    np.testing.assert_array_equal(weights.lazy.array(), u)
+
+
 @pytest.mark.parametrize("kernel,channels,out_channels,size", [(1, 256, 512, 7),
                                                                 (3, 192, 256, 7)])
 def test_convs_on_small_maps_take_the_packed_weights_and_match_the_reference(

@@ -141,10 +141,8 @@ def build_conv(build, *, activation, alpha, beta, concat=(0, 0)):
     packed = np.ascontiguousarray(w.reshape(m, kh * kw)) if depth else \
         np.ascontiguousarray(w.reshape(group, m // group, cg * kh * kw))
     kk = cg * kh * kw
-    wino = winograd.transform_weights(w) if WINOGRAD and \
+    wino = winograd.Weights(w) if WINOGRAD and \
         winograd.usable(kernel_shape, strides, dilations, group, m, cg) else None
-    if wino is not None:
-        wino = winograd.Weights(wino, prepacked.lazy(wino))
     gemm_weights = prepacked.lazy(packed[0]) if group == 1 and not depth else None
     single_thread = build.threads == 1
     tap_weights = []          # (kh * kw, M, C), made on first use

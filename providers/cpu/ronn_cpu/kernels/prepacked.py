@@ -80,28 +80,40 @@ def pays(rows: int, depth: int, columns: int, batch: int = 1) -> bool:
 
 class Lazy:
     """Weights (rows, depth) or (batch, rows, depth), packed on the first product that pays
-    (``pays``): layers whose products never do keep no second copy."""
+    (``pays``): layers whose products never do keep no second copy. With ``rebuild`` (a
+    callable that makes the weights again, e.g. Winograd's transform) the unpacked weights are
+    let go once packed, and made again only if a product that does not pay needs them."""
 
-    __slots__ = ("weights", "_packed")
+    __slots__ = ("shape", "_weights", "_packed", "_rebuild")
 
-    def __init__(self, weights: np.ndarray):
-        self.weights, self._packed = weights, None
+    def __init__(self, weights: np.ndarray, rebuild=None):
+        self.shape, self._weights, self._packed, self._rebuild = weights.shape, weights, None, \
+            rebuild
+
+    def array(self) -> np.ndarray:
+        """The unpacked weights (made again by ``rebuild`` if they were let go)."""
+        w = self._weights
+        if w is None:
+            w = self._weights = self._rebuild()
+        return w
 
     def product(self, x: np.ndarray, out: np.ndarray) -> bool:
         """``out = weights @ x`` by the packed kernel where it pays; False (nothing written)
         otherwise."""
-        w = self.weights
-        batch = w.shape[0] if w.ndim == 3 else 1
-        if not pays(w.shape[-2], w.shape[-1], x.shape[-1], batch):
+        shape = self.shape
+        if not pays(shape[-2], shape[-1], x.shape[-1], shape[0] if len(shape) == 3 else 1):
             return False
         if self._packed is None:
-            self._packed = pack(w) or False       # False: not available here, never retried
+            self._packed = pack(self.array()) or False   # False: not available, never retried
+            if self._packed and self._rebuild is not None:
+                self._weights = None
         return bool(self._packed) and matmul_packed(self._packed, x, out)
 
 
-def lazy(weights: np.ndarray) -> Lazy | None:
+def lazy(weights: np.ndarray, rebuild=None) -> Lazy | None:
     """A ``Lazy`` for float32 weights where the packed kernel exists, else None."""
-    return Lazy(weights) if weights.dtype == np.float32 and routines() is not None else None
+    return Lazy(weights, rebuild) if weights.dtype == np.float32 and routines() is not None \
+        else None
 
 
 class PackedWeights:

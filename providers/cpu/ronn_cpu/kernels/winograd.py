@@ -8,11 +8,10 @@ activation fused. F(2, 3) keeps float32 error near im2col's (F(4, 3) would lose 
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
-
 import numba
 import numpy as np
 
+from ronn_cpu.kernels import prepacked
 from ronn_cpu.kernels.activations import activate, worth_parallel
 from ronn_cpu.kernels.blas import matmul
 
@@ -117,15 +116,28 @@ def _output_serial(mm, out, bias, tiles_w, code, alpha, beta):
         _output_plane(mm, out, bias, m, tiles_w, code, alpha, beta)
 
 
-class Weights(NamedTuple):
-    """Transformed weights ``u`` (16, M, C), and a ``prepacked.Lazy`` of them or None."""
-    u: np.ndarray
-    packed: Any
+class Weights:
+    """The transformed weights ``U`` (16, M, C) of 3x3 weights ``w``: held by a
+    ``prepacked.Lazy`` where the packed kernel exists (which lets ``U`` go once packed, and
+    transforms ``w`` again if a product it does not take needs it), else ``U`` itself."""
+
+    __slots__ = ("lazy", "_u")
+
+    def __init__(self, w: np.ndarray):
+        u = transform_weights(w)
+        self.lazy = prepacked.lazy(u, rebuild=lambda: transform_weights(w))
+        self._u = None if self.lazy is not None else u
+
+    def product(self, v: np.ndarray, mm: np.ndarray) -> None:
+        """``mm[k] = U[k] @ v[k]`` for the 16 Winograd components."""
+        if self.lazy is None:
+            matmul(self._u, v, mm)
+        elif not self.lazy.product(v, mm):
+            matmul(self.lazy.array(), v, mm)
 
 
 def winograd_conv(x, weights, bias, out, pt, pl, code, alpha, beta, scratch):
     """One image: ``x`` (C, H, W) into ``out`` (M, OH, OW) with transformed ``weights``."""
-    u = weights.u
     oh, ow = out.shape[1], out.shape[2]
     tiles_h, tiles_w = (oh + 1) // 2, (ow + 1) // 2
     tiles = tiles_h * tiles_w
@@ -135,6 +147,5 @@ def winograd_conv(x, weights, bias, out, pt, pl, code, alpha, beta, scratch):
     mm = buf[16 * c * tiles:].reshape(16, m, tiles)
     big = worth_parallel(v.size)
     (_input_parallel if big else _input_serial)(x, v, tiles_h, tiles_w, pt, pl)
-    if weights.packed is None or not weights.packed.product(v, mm):
-        matmul(u, v, mm)
+    weights.product(v, mm)
     (_output_parallel if big else _output_serial)(mm, out, bias, tiles_w, code, alpha, beta)
