@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import os
 import threading
@@ -57,7 +58,10 @@ class Session:
                  profiling: bool = False, modules: Mapping[str, Mapping[str, Any]] | None = None,
                  base_dir: str | os.PathLike | None = None, runtime: Runtime | None = None):
         self.runtime = runtime or default_runtime()
-        self.model = model if isinstance(model, LoadedModel) else None
+        #: the loaded model's metadata (path, IR version, producer...), without its graph: the
+        #: session optimizes a copy (``graph``), and weights a pass replaced are not kept twice
+        self.model = dataclasses.replace(model, graph=None) \
+            if isinstance(model, LoadedModel) else None
         model_path = getattr(self.model, "path", None)
         #: where relative paths in module configs resolve: the config file's folder, else the
         #: model file's folder, else the working directory

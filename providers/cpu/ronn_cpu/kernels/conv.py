@@ -155,8 +155,15 @@ def build_conv(build, *, activation, alpha, beta, concat=(0, 0)):
     empty = no_bias(w.dtype)
     gemm_address = address("gemm", w.dtype)
     no_residual = np.zeros((0, 0, 0), w.dtype)
-    gather_w = None if depth or group != 1 else np.ascontiguousarray(
-        np.hstack([packed[0], (b if bias is not None else np.zeros(m, w.dtype)).reshape(m, 1)]))
+    gathers = not depth and group == 1
+    gather_w: list = []       # made on the first tiny input: most convs never see one
+
+    def gather_weights() -> np.ndarray:
+        if not gather_w:
+            column = b if bias is not None else np.zeros(m, w.dtype)
+            gather_w.append(np.ascontiguousarray(np.hstack([packed[0], column.reshape(m, 1)])))
+        return gather_w[0]
+
     # input spatial shape -> (pads, output size, 1x1 direct, gather index or None, window
     # geometry, per-tap GEMMs?, Winograd?): the path is chosen once per shape
     geometry: dict[tuple, tuple] = {}
@@ -170,8 +177,8 @@ def build_conv(build, *, activation, alpha, beta, concat=(0, 0)):
         geo = geometry.get(x.shape[2:])
         if geo is not None and geo[5] is not None and z is None:      # tiny: the gather path
             index = geo[5]
-            out = _gather_conv(x, index, index.shape, gather_w, (m, geo[2] * geo[3]), code,
-                               alpha, beta, empty, gemm_address)
+            out = _gather_conv(x, index, index.shape, gather_weights(), (m, geo[2] * geo[3]),
+                               code, alpha, beta, empty, gemm_address)
             out = out if one_d else out.reshape(x.shape[0], m, geo[2], geo[3])
             if concat_channels:
                 whole = channel_buffer(into, out.shape, concat_channels, out.dtype)
@@ -185,7 +192,7 @@ def build_conv(build, *, activation, alpha, beta, concat=(0, 0)):
                                                            dilations, pads, auto_pad)
             direct = kh == kw == 1 and sh == sw == 1 and not (pt or pl or pb or pr)
             index = gather_index(c, h, wd, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow) if (
-                gather_w is not None and wino is None and (kk + 1) * oh * ow <= GATHER_MAX_COLS
+                gathers and wino is None and (kk + 1) * oh * ow <= GATHER_MAX_COLS
                 and m * (kk + 1) * oh * ow < OPENBLAS_SERIAL_MACS) else None
             windows = None if direct and not depth else \
                 columns_geometry(kh, kw, sh, sw, dh, dw, oh, ow)
