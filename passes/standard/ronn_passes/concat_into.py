@@ -23,16 +23,11 @@ from ronn_core.types import TensorType
 from ronn_passes import util
 
 
-class ConcatInto(util.StandardPass):
+class ConcatInto(util.CpuOnlyPass):
     name = "concat-into"
-    level = "O3"
     after = ("residual-fusion", "activation-fusion", "sibling-conv-merge")
-    before = ("layout-transform",)
-    providers = frozenset({"cpu"})
 
     def rewrite(self, graph: Graph, ctx) -> bool:
-        if not util.only_providers(ctx, self.providers):
-            return False
         changed = False
         for node in list(graph.nodes):
             if node.op_type == "Concat" and not node.domain and self._rewrite(graph, node):

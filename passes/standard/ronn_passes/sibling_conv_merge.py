@@ -23,16 +23,11 @@ from ronn_passes import util
 _GEOMETRY = ("strides", "pads", "dilations", "auto_pad", "activation", "activation_params")
 
 
-class SiblingConvMerge(util.StandardPass):
+class SiblingConvMerge(util.CpuOnlyPass):
     name = "sibling-conv-merge"
-    level = "O3"
     after = ("conv-affine-fusion", "bn-affine-fusion", "residual-fusion", "activation-fusion")
-    before = ("layout-transform",)
-    providers = frozenset({"cpu"})
 
     def rewrite(self, graph: Graph, ctx) -> bool:
-        if not util.only_providers(ctx, self.providers):
-            return False
         changed = False
         readers: dict[str, list[Node]] = defaultdict(list)
         for node in graph.nodes:

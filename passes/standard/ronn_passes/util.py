@@ -83,6 +83,18 @@ class StandardPass(Pass):
         raise NotImplementedError
 
 
+class CpuOnlyPass(StandardPass):
+    """An O3 rewrite into what only the cpu provider runs fast: it acts only in sessions whose
+    providers are all ``cpu``, before any layout change."""
+
+    level = "O3"
+    before = ("layout-transform",)
+    providers = frozenset({"cpu"})
+
+    def run(self, graph: Graph, ctx) -> bool:
+        return only_providers(ctx, self.providers) and super().run(graph, ctx)
+
+
 def producer(graph: Graph, name: str) -> Node | None:
     return index(graph).producers.get(name) if name else None
 
