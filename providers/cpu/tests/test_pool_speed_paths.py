@@ -147,3 +147,14 @@ def test_max_pool_3x3_stride_2_takes_its_two_pass_loop(h, w, c, n, pads, ceil_mo
                          lambda *a: (calls.append(2), loops["max3s2_parallel"](*a))):
         check("MaxPool", attrs, x)
     assert calls and set(calls) == {2 if parallel and n * c > 1 else 1}
+
+
+@settings(max_examples=25, deadline=None)
+@given(h=st.integers(1, 9), w=st.integers(1, 9), c=st.integers(1, 70), n=st.integers(1, 2),
+       dtype=st.sampled_from([np.float32, np.float64]), seed=st.integers(0, 999))
+def test_a_max_pool_over_the_whole_map_reduces_each_plane_not_phase_planes(h, w, c, n, dtype,
+                                                                          seed):
+    x = np.random.default_rng(seed).standard_normal((n, c, h, w)).astype(dtype)
+    x.flat[seed % x.size] = np.nan if seed % 3 == 0 else x.flat[seed % x.size]
+    with patch.object(pool, "pool_over_planes", None):       # the phase planes never run
+        check("MaxPool", {"kernel_shape": [h, w]}, x)
