@@ -30,9 +30,9 @@ def test_the_packed_kernel_is_found_exactly_on_the_validated_cores():
     assert AVAILABLE == (corename() in prepacked.CORES)
     w = np.ones((64, 8), np.float32)
     assert (prepacked.pack(w) is not None) == AVAILABLE
-    assert (prepacked.lazy(w) is not None) == AVAILABLE
+    assert prepacked.Lazy(w).packable == AVAILABLE
     assert prepacked.pack(w.astype(np.float64)) is None          # float32 only
-    assert prepacked.lazy(w.astype(np.float64)) is None
+    assert not prepacked.Lazy(w.astype(np.float64)).packable
 
 
 @settings(max_examples=60, deadline=None)
@@ -64,9 +64,10 @@ def test_packed_products_match_numpy(rows, depth, columns, batch, threads, wide,
 
 
 def test_operands_it_cannot_take_are_refused_untouched():
-    if not AVAILABLE:
-        return
     pw = prepacked.pack(np.ones((64, 8), np.float32))
+    if not AVAILABLE:
+        assert pw is None
+        return
     out = np.zeros((64, 5), np.float32)
     for x in (np.ones((8, 10), np.float32)[:, ::2],                # strided columns
               np.ones((8, 5), np.float64),                         # another dtype
@@ -90,19 +91,21 @@ def test_the_rule_picks_narrow_products_with_many_weights():
 
 
 def test_lazy_weights_are_packed_once_and_only_when_a_product_pays():
-    if not AVAILABLE:
-        return
     w = np.random.default_rng(0).standard_normal((256, 64)).astype(np.float32)
-    lazy = prepacked.lazy(w)
+    lazy = prepacked.Lazy(w)
     wide = np.ones((64, 3136), np.float32)
-    assert not lazy.product(wide, np.empty((256, 3136), np.float32))
-    assert lazy._packed is None                                    # no second copy kept
+    out = np.empty((256, 3136), np.float32)
+    assert not lazy.product(wide, out)
+    lazy.matmul(wide, out)                                          # BLAS
+    np.testing.assert_allclose(out, w @ wide, rtol=1e-4, atol=1e-4)
+    assert lazy._packed is (None if AVAILABLE else False)          # no second copy kept
     x = np.random.default_rng(1).standard_normal((64, 49)).astype(np.float32)
     out = np.empty((256, 49), np.float32)
     with patch.object(prepacked, "threads", lambda: 2):
-        assert lazy.product(x, out)
+        assert lazy.product(x, out) == AVAILABLE
         packed = lazy._packed
-        assert lazy.product(x, out) and lazy._packed is packed
+        lazy.matmul(x, out)
+        assert lazy._packed is packed                               # packed once
     np.testing.assert_allclose(out, w @ x, rtol=1e-4, atol=1e-4)
 
 
@@ -112,22 +115,22 @@ def test_rebuildable_weights_are_let_go_once_packed_and_made_again_when_needed()
     from ronn_cpu.kernels import winograd
     rng = np.random.default_rng(2)
     w = rng.standard_normal((256, 192, 3, 3)).astype(np.float32)
-    weights = winograd.Weights(w)
+    weights = winograd.weights(w)
     u = winograd.transform_weights(w)
     if not AVAILABLE:
-        assert weights.lazy is None
+        assert not weights.packable
         return
     narrow = rng.standard_normal((16, 192, 16)).astype(np.float32)
     out = np.empty((16, 256, 16), np.float32)
     with patch.object(prepacked, "threads", lambda: 2):
-        weights.product(narrow, out)
-        assert weights.lazy._packed and weights.lazy._weights is None      # U let go
+        weights.matmul(narrow, out)
+        assert weights._packed and weights._weights is None                # U let go
         np.testing.assert_allclose(out, np.matmul(u, narrow), rtol=1e-4, atol=1e-3)
         wide = rng.standard_normal((16, 192, 2000)).astype(np.float32)
         out = np.empty((16, 256, 2000), np.float32)
-        weights.product(wide, out)                                         # BLAS, U again
+        weights.matmul(wide, out)                                          # BLAS, U again
     np.testing.assert_allclose(out, np.matmul(u, wide), rtol=1e-4, atol=1e-3)
-    np.testing.assert_array_equal(weights.lazy.array(), u)
+    np.testing.assert_array_equal(weights.array(), u)
 
 
 @pytest.mark.parametrize("kernel,channels,out_channels,size", [(1, 256, 512, 7),

@@ -141,9 +141,9 @@ def build_conv(build, *, activation, alpha, beta, concat=(0, 0)):
     packed = np.ascontiguousarray(w.reshape(m, kh * kw)) if depth else \
         np.ascontiguousarray(w.reshape(group, m // group, cg * kh * kw))
     kk = cg * kh * kw
-    wino = winograd.Weights(w) if WINOGRAD and \
+    wino = winograd.weights(w) if WINOGRAD and \
         winograd.usable(kernel_shape, strides, dilations, group, m, cg) else None
-    gemm_weights = prepacked.lazy(packed[0]) if group == 1 and not depth else None
+    gemm_weights = prepacked.Lazy(packed[0]) if group == 1 else None
     single_thread = build.threads == 1
     tap_weights = []          # (kh * kw, M, C), made on first use
 
@@ -239,7 +239,7 @@ def build_conv(build, *, activation, alpha, beta, concat=(0, 0)):
             if direct:
                 product = oi.reshape(group, m // group, p)
                 if group == 1:
-                    weights_product(packed[0], gemm_weights, xi.reshape(kk, p), product[0])
+                    gemm_weights.matmul(xi.reshape(kk, p), product[0])
                 else:
                     matmul(packed, xi.reshape(group, kk, p), product)
                 if z4 is not None:
@@ -252,7 +252,7 @@ def build_conv(build, *, activation, alpha, beta, concat=(0, 0)):
             product = oi.reshape(m, p) if windows.row_width == ow else \
                 _product_scratch(m * n_cols, x.dtype).reshape(m, n_cols)
             if group == 1:
-                weights_product(packed[0], gemm_weights, cols, product)
+                gemm_weights.matmul(cols, product)
             else:
                 matmul(packed, cols.reshape(group, kk, n_cols),
                        product.reshape(group, m // group, n_cols))
@@ -261,13 +261,6 @@ def build_conv(build, *, activation, alpha, beta, concat=(0, 0)):
         return out.reshape(n, m, ow) if one_d else whole
 
     return run
-
-
-def weights_product(weights, packed, x, out) -> None:
-    """``out = weights @ x``: by the weights packed once where that pays (``packed``, a
-    ``prepacked.Lazy`` or None), else BLAS."""
-    if packed is None or not packed.product(x, out):
-        matmul(weights, x, out)
 
 
 def channel_buffer(into, part_shape: tuple, channels: int, dtype) -> np.ndarray:

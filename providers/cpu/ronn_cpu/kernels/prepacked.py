@@ -6,7 +6,7 @@ that packing reads and writes the weights twice more than the product does, and 
 come from L3. Here the weights are packed once with OpenBLAS's ``sgemm_oncopy`` in K blocks;
 each run packs only the small operand (``sgemm_itcopy``) and calls ``sgemm_kernel`` directly,
 from numba's threads: whole products per thread for a batch that fills them (Winograd), else
-blocks of weight rows. Measured at 2 threads against the split cblas calls (weights from L3):
+blocks of weight rows (``Lazy.matmul``: BLAS for the products that do not pay). Measured at 2 threads against the split cblas calls (weights from L3):
 Winograd 16 x 512x512x16 1.59 -> 0.66 ms, 2048x512x49 0.52 -> 0.38, 736x1024x49 0.38 -> 0.26,
 1024x256x196 0.38 -> 0.32; with fewer than 64 weight rows per thread it loses (64x256x3136
 0.48 -> 0.54), and on wide products too (``pays``): those keep ``blas.matmul``. In ResNet-50
@@ -14,7 +14,7 @@ its GEMMs take 30.1 ms instead of 36.7.
 
 The kernel and copy routines are internal OpenBLAS symbols of one CPU family; they are used
 only where numpy's OpenBLAS runs its SkylakeX kernels (``CORES``), float32 only. Anywhere else
-``pack`` returns None and the callers run ``blas.matmul``.
+``Lazy.matmul`` is ``blas.matmul``.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ import numba
 import numpy as np
 
 from ronn_cpu.kernels.activations import threads
-from ronn_cpu.kernels.blas import c_call, i64
+from ronn_cpu.kernels.blas import c_call, i64, matmul
 from ronn_cpu.openblas import numpy_openblas
 
 CORES = {"SkylakeX": "SKYLAKEX"}   # openblas_get_corename() -> symbol suffix, validated here
@@ -66,10 +66,9 @@ def pays(rows: int, depth: int, columns: int, batch: int = 1) -> bool:
     """Whether the packed kernel beats ``blas.matmul`` on this product (measured per shape in
     ResNet-50, DenseNet-121, Inception v2 and SqueezeNet: ResNet's four 256x64x3136 take 2.46
     ms against 2.18; limits from 256 to 4,096 columns are within 1-2% on the models): up to
-    ``MAX_COLUMNS`` columns, and
-    ``MIN_ROWS_PER_THREAD`` weight rows per thread, or for a batch that fills the threads
-    ``MIN_BATCH_MATRIX`` weights per matrix (16x128x96 at 49 columns: 0.51 vs 0.43 ms;
-    16x256x192: 0.50 vs 0.60)."""
+    ``MAX_COLUMNS`` columns, and ``MIN_ROWS_PER_THREAD`` weight rows per thread, or for a batch
+    that fills the threads ``MIN_BATCH_MATRIX`` weights per matrix (16x128x96 at 49 columns:
+    0.51 vs 0.43 ms; 16x256x192: 0.50 vs 0.60)."""
     if columns > MAX_COLUMNS:
         return False
     count = threads()
@@ -79,16 +78,24 @@ def pays(rows: int, depth: int, columns: int, batch: int = 1) -> bool:
 
 
 class Lazy:
-    """Weights (rows, depth) or (batch, rows, depth), packed on the first product that pays
-    (``pays``): layers whose products never do keep no second copy. With ``rebuild`` (a
+    """Weights (rows, depth) or (batch, rows, depth) for ``matmul``: packed on the first
+    product that pays (``pays``), so layers whose products never do keep no second copy, and
+    run by BLAS otherwise (or where the packed kernel is not available). With ``rebuild`` (a
     callable that makes the weights again, e.g. Winograd's transform) the unpacked weights are
     let go once packed, and made again only if a product that does not pay needs them."""
 
     __slots__ = ("shape", "_weights", "_packed", "_rebuild")
 
     def __init__(self, weights: np.ndarray, rebuild=None):
-        self.shape, self._weights, self._packed, self._rebuild = weights.shape, weights, None, \
-            rebuild
+        self.shape, self._weights, self._rebuild = weights.shape, weights, rebuild
+        # None: not packed yet; False: never (not float32, or no packed kernel here)
+        self._packed = None if weights.dtype == np.float32 and routines() is not None \
+            else False
+
+    @property
+    def packable(self) -> bool:
+        """Whether the packed kernel can take these weights on this machine."""
+        return self._packed is not False
 
     def array(self) -> np.ndarray:
         """The unpacked weights (made again by ``rebuild`` if they were let go)."""
@@ -97,23 +104,23 @@ class Lazy:
             w = self._weights = self._rebuild()
         return w
 
+    def matmul(self, x: np.ndarray, out: np.ndarray) -> None:
+        """``out = weights @ x``: by the packed kernel where it pays, else BLAS."""
+        if not self.product(x, out):
+            matmul(self.array(), x, out)
+
     def product(self, x: np.ndarray, out: np.ndarray) -> bool:
         """``out = weights @ x`` by the packed kernel where it pays; False (nothing written)
         otherwise."""
         shape = self.shape
-        if not pays(shape[-2], shape[-1], x.shape[-1], shape[0] if len(shape) == 3 else 1):
+        if self._packed is False or \
+                not pays(shape[-2], shape[-1], x.shape[-1], shape[0] if len(shape) == 3 else 1):
             return False
         if self._packed is None:
-            self._packed = pack(self.array()) or False   # False: not available, never retried
+            self._packed = pack(self.array()) or False
             if self._packed and self._rebuild is not None:
                 self._weights = None
         return bool(self._packed) and matmul_packed(self._packed, x, out)
-
-
-def lazy(weights: np.ndarray, rebuild=None) -> Lazy | None:
-    """A ``Lazy`` for float32 weights where the packed kernel exists, else None."""
-    return Lazy(weights, rebuild) if weights.dtype == np.float32 and routines() is not None \
-        else None
 
 
 class PackedWeights:

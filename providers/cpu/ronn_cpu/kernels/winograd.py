@@ -13,7 +13,6 @@ import numpy as np
 
 from ronn_cpu.kernels import prepacked
 from ronn_cpu.kernels.activations import activate, worth_parallel
-from ronn_cpu.kernels.blas import matmul
 
 _G = np.array([[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]])
 
@@ -116,28 +115,16 @@ def _output_serial(mm, out, bias, tiles_w, code, alpha, beta):
         _output_plane(mm, out, bias, m, tiles_w, code, alpha, beta)
 
 
-class Weights:
-    """The transformed weights ``U`` (16, M, C) of 3x3 weights ``w``: held by a
-    ``prepacked.Lazy`` where the packed kernel exists (which lets ``U`` go once packed, and
-    transforms ``w`` again if a product it does not take needs it), else ``U`` itself."""
-
-    __slots__ = ("lazy", "_u")
-
-    def __init__(self, w: np.ndarray):
-        u = transform_weights(w)
-        self.lazy = prepacked.lazy(u, rebuild=lambda: transform_weights(w))
-        self._u = None if self.lazy is not None else u
-
-    def product(self, v: np.ndarray, mm: np.ndarray) -> None:
-        """``mm[k] = U[k] @ v[k]`` for the 16 Winograd components."""
-        if self.lazy is None:
-            matmul(self._u, v, mm)
-        elif not self.lazy.product(v, mm):
-            matmul(self.lazy.array(), v, mm)
+def weights(w: np.ndarray) -> prepacked.Lazy:
+    """The transformed weights ``U`` (16, M, C) of 3x3 weights ``w``, for the 16 products:
+    let go once packed, transformed again if a product the packed kernel does not take needs
+    them."""
+    return prepacked.Lazy(transform_weights(w), rebuild=lambda: transform_weights(w))
 
 
 def winograd_conv(x, weights, bias, out, pt, pl, code, alpha, beta, scratch):
-    """One image: ``x`` (C, H, W) into ``out`` (M, OH, OW) with transformed ``weights``."""
+    """One image: ``x`` (C, H, W) into ``out`` (M, OH, OW) with transformed ``weights``
+    (``weights(w)``)."""
     oh, ow = out.shape[1], out.shape[2]
     tiles_h, tiles_w = (oh + 1) // 2, (ow + 1) // 2
     tiles = tiles_h * tiles_w
@@ -147,5 +134,5 @@ def winograd_conv(x, weights, bias, out, pt, pl, code, alpha, beta, scratch):
     mm = buf[16 * c * tiles:].reshape(16, m, tiles)
     big = worth_parallel(v.size)
     (_input_parallel if big else _input_serial)(x, v, tiles_h, tiles_w, pt, pl)
-    weights.product(v, mm)
+    weights.matmul(v, mm)
     (_output_parallel if big else _output_serial)(mm, out, bias, tiles_w, code, alpha, beta)
