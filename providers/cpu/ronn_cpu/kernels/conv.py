@@ -248,16 +248,13 @@ def build_conv(build, *, activation, alpha, beta, concat=(0, 0)):
                     bias_activation(oi.reshape(m, p), b, code, alpha, beta)
                 continue
             cols = window_columns(xi, windows, sh, sw, pt, pl, scratch)
-            n_cols = windows.columns
-            product = oi.reshape(m, p) if windows.row_width == ow else \
-                _product_scratch(m * n_cols, x.dtype).reshape(m, n_cols)
+            product = oi.reshape(m, p)          # the column matrix has one column per pixel
             if group == 1:
                 gemm_weights.matmul(cols, product)
             else:
-                matmul(packed, cols.reshape(group, kk, n_cols),
-                       product.reshape(group, m // group, n_cols))
-            if windows.row_width != ow or fused_epilogue or z4 is not None:
-                epilogue(product, oi, b, zi, windows.row_width, code, alpha, beta)
+                matmul(packed, cols.reshape(group, kk, p), product.reshape(group, m // group, p))
+            if fused_epilogue or z4 is not None:
+                epilogue(product, oi, b, zi, ow, code, alpha, beta)
         return out.reshape(n, m, ow) if one_d else whole
 
     return run

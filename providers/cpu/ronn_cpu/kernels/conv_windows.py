@@ -29,13 +29,16 @@ class WindowGeometry:
     wq: int                      # plane width = the widened output row
     rows: int                    # plane rows (the data rows, plus one slack row if needed)
     taps: np.ndarray             # (kh * kw, 2): (phase index, flat offset) per tap, for numba
-    row_width: int               # columns per output row in the matrix: out_w (compact)
     phases: np.ndarray           # (planes, 2): the (row, column) stride phase of each plane
     tap_list: tuple              # ``taps`` as Python pairs, for the Python loops
 
     @property
     def columns(self) -> int:
-        return self.out_h * self.row_width
+        """Columns of the column matrix: one per output pixel. Rows are copied in out_w pieces,
+        so the GEMM does no extra work and writes the output in place; whole widened plane
+        rows (wq) were the rule for large maps, and measured against them in the models:
+        SqueezeNet -3 to -4%, ZFNet -4%, ShuffleNet -3%, ResNet-50 and Inception -1 to -2%."""
+        return self.out_h * self.out_w
 
 
 def window_geometry(kh, kw, sh, sw, dh, dw, oh, ow) -> WindowGeometry:
@@ -50,13 +53,7 @@ def window_geometry(kh, kw, sh, sw, dh, dw, oh, ow) -> WindowGeometry:
             p = phase_index.setdefault(phase, len(phase_index))
             taps.append((p, ((i * dh) // sh) * wq + (j * dw) // sw))
     slack = 1 if v_max else 0            # the widened last row of a shifted tap runs past hq
-    # rows are copied in out_w-long pieces, so the GEMM does no extra work and writes the
-    # output in place (the epilogue then needs no second buffer). Whole widened plane rows
-    # (row_width = wq) were the rule for large maps; measured against it in the models:
-    # SqueezeNet -3 to -4%, ZFNet -4%, ShuffleNet -3%, ResNet-50 and Inception -1 to -2%
-    # (SqueezeNet's 3x3/s2 stem at 224: 0.57 -> 0.53 ms).
-    row_width = ow
-    return WindowGeometry(oh, ow, wq, hq + slack, np.array(taps, np.int64), row_width,
+    return WindowGeometry(oh, ow, wq, hq + slack, np.array(taps, np.int64),
                           np.array(list(phase_index), np.int64).reshape(-1, 2), tuple(taps))
 
 
@@ -115,30 +112,30 @@ def _copy_row(flat, cols, taps, r, kk, channels, plane, wq, ow):
     n = cols.size // (channels * kk)
     start = np.uint64((taps[t, 0] * channels + c) * plane + taps[t, 1])
     at = np.uint64(r * n)
-    if ow == wq:                          # widened: one slice
+    if ow == wq:                          # planes as wide as the output: one slice
         for q in range(np.uint64(n)):
             cols[at + q] = flat[start + q]
         return
-    for y in range(n // ow):              # compact: one out_w piece per output row
+    for y in range(n // ow):              # else one out_w piece per output row
         base, to = start + np.uint64(y * wq), at + np.uint64(y * ow)
         for x in range(np.uint64(ow)):
             cols[to + x] = flat[base + x]
 
 
 @numba.njit(cache=True, parallel=True)
-def _columns_parallel(planes, cols, taps, row_width):
+def _columns_parallel(planes, cols, taps, ow):
     c, plane, wq = planes.shape[1], planes.shape[2] * planes.shape[3], planes.shape[3]
     flat, out = planes.reshape(-1), cols.reshape(-1)
     for r in numba.prange(cols.shape[0]):
-        _copy_row(flat, out, taps, r, taps.shape[0], c, plane, wq, row_width)
+        _copy_row(flat, out, taps, r, taps.shape[0], c, plane, wq, ow)
 
 
 @numba.njit(cache=True)
-def _columns_serial(planes, cols, taps, row_width):
+def _columns_serial(planes, cols, taps, ow):
     c, plane, wq = planes.shape[1], planes.shape[2] * planes.shape[3], planes.shape[3]
     flat, out = planes.reshape(-1), cols.reshape(-1)
     for r in range(cols.shape[0]):
-        _copy_row(flat, out, taps, r, taps.shape[0], c, plane, wq, row_width)
+        _copy_row(flat, out, taps, r, taps.shape[0], c, plane, wq, ow)
 
 
 def filled_planes(x, geo: WindowGeometry, sh, sw, pt, pl, scratch, extra: int = 0,
@@ -155,7 +152,7 @@ def filled_planes(x, geo: WindowGeometry, sh, sw, pt, pl, scratch, extra: int = 
 
 
 def window_columns(x, geo: WindowGeometry, sh, sw, pt, pl, scratch) -> np.ndarray:
-    """The column matrix ``(C * kh * kw, OH * row_width)`` of one image ``x`` (C, H, W), in
+    """The column matrix ``(C * kh * kw, OH * OW)`` of one image ``x`` (C, H, W), in
     ``scratch``. With one tap the plane is the matrix."""
     c, kk, n = x.shape[0], len(geo.tap_list), geo.columns
     single = kk == 1 and geo.tap_list[0][1] == 0
@@ -164,7 +161,7 @@ def window_columns(x, geo: WindowGeometry, sh, sw, pt, pl, scratch) -> np.ndarra
         return planes.reshape(c, -1)[:, :n]
     cols = buf[planes.size:].reshape(c * kk, n)
     loop = _columns_parallel if worth_parallel(cols.size) else _columns_serial
-    loop(planes, cols, geo.taps, geo.row_width)
+    loop(planes, cols, geo.taps, geo.out_w)
     return cols
 
 
