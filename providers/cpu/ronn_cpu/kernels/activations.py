@@ -24,6 +24,13 @@ def activation_code(activation: str | None) -> int:
 
 
 @numba.njit(cache=True, inline="always")
+def nan_max(a, v):
+    """The larger of ``a`` and ``v``, a NaN on either side winning (ONNX's MaxPool); a select
+    LLVM vectorizes."""
+    return v if (v > a) | (v != v) else a
+
+
+@numba.njit(cache=True, inline="always")
 def activate(v, code, alpha, beta):
     """``v`` through activation ``code`` (alpha/beta: LeakyRelu slope, Clip or HardSigmoid)."""
     if code == RELU:

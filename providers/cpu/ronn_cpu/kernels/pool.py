@@ -8,7 +8,7 @@ import numba
 import numpy as np
 
 from ronn_core import kernel
-from ronn_cpu.kernels.activations import threads, worth_parallel
+from ronn_cpu.kernels.activations import nan_max, threads, worth_parallel
 from ronn_cpu.kernels.conv import scratch
 from ronn_cpu.kernels.conv_windows import window_geometry as planes_geometry
 from ronn_cpu.kernels.pool_max3 import max3s2_parallel, max3s2_serial
@@ -30,7 +30,7 @@ def _take(acc, v, average):
     """``acc + v`` for AveragePool; else the larger, where a NaN on either side wins (ONNX)."""
     if average:
         return acc + v
-    return v if (v > acc) | (v != v) else acc
+    return nan_max(acc, v)
 
 
 @numba.njit(cache=True, inline="always")
@@ -71,8 +71,7 @@ def _columns_into(dst, frame, phases, geo, average):
                     dst[k] += seg[2 * k]
             else:
                 for k in range(ow):
-                    v = seg[2 * k]
-                    dst[k] = v if (v > dst[k]) | (v != v) else dst[k]
+                    dst[k] = nan_max(dst[k], seg[2 * k])
         return
     if sw > 1:
         n = geo[PHASE]
@@ -109,8 +108,7 @@ def _reduce_run(dst, d0, src, s0, n, first, average):
             a[k] += b[k]
     else:
         for k in range(n):
-            v = b[k]
-            a[k] = v if (v > a[k]) | (v != v) else a[k]
+            a[k] = nan_max(a[k], b[k])
 
 
 @numba.njit(cache=True, inline="always")

@@ -9,10 +9,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-
-@numba.njit(cache=True, inline="always")
-def _bigger(a, v):
-    return v if (v > a) | (v != v) else a
+from ronn_cpu.kernels.activations import nan_max
 
 
 @numba.njit(cache=True, inline="always")
@@ -34,11 +31,11 @@ def _planes(x, out, first, last, pt, pl):
             if hi - lo == 3:
                 a, b, c = plane[lo], plane[lo + 1], plane[lo + 2]
                 for j in range(w):
-                    inner[j] = _bigger(_bigger(a[j], b[j]), c[j])
+                    inner[j] = nan_max(nan_max(a[j], b[j]), c[j])
             elif hi - lo == 2:
                 a, b = plane[lo], plane[lo + 1]
                 for j in range(w):
-                    inner[j] = _bigger(a[j], b[j])
+                    inner[j] = nan_max(a[j], b[j])
             elif hi - lo == 1:
                 a = plane[lo]
                 for j in range(w):
@@ -49,7 +46,7 @@ def _planes(x, out, first, last, pt, pl):
             line = dst[oy]
             for ox in range(ow):
                 k = 2 * ox
-                line[ox] = _bigger(_bigger(row3[k], row3[k + 1]), row3[k + 2])
+                line[ox] = nan_max(nan_max(row3[k], row3[k + 1]), row3[k + 2])
 
 
 @numba.njit(cache=True, parallel=True)

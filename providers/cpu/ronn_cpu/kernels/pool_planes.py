@@ -12,7 +12,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from ronn_cpu.kernels.activations import threads, worth_parallel
+from ronn_cpu.kernels.activations import nan_max, threads, worth_parallel
 from ronn_cpu.kernels.conv_windows import (DEPTHWISE_BLOCK, WindowGeometry, filled_planes,
                                             plane_extent)
 
@@ -32,8 +32,7 @@ def _pool_channel(flat, out, acc, taps, c, channels, plane, wq, counts, average)
                 acc[q] += flat[start + q]
         else:                                   # the larger; a NaN on either side wins
             for q in range(n):
-                v = flat[start + q]
-                acc[q] = v if (v > acc[q]) | (v != v) else acc[q]
+                acc[q] = nan_max(acc[q], flat[start + q])
     oh, ow = out.shape[1], out.shape[2]
     dst = out.reshape(-1)
     at = np.uint64(c * oh * ow)
