@@ -155,7 +155,7 @@ def build_conv(build, *, activation, alpha, beta, concat=(0, 0)):
     empty = no_bias(w.dtype)
     gemm_address = address("gemm", w.dtype)
     no_residual = np.zeros((0, 0, 0), w.dtype)
-    gathers = not depth and group == 1
+    gathers = group == 1      # (a depthwise conv has groups)
     gather_w: list = []       # made on the first tiny input: most convs never see one
 
     def gather_weights() -> np.ndarray:
