@@ -129,9 +129,11 @@ def bench_model(spec: str, *, runs: int = 15, warmup: int = 2, threads: int | No
                          if compare else None,
                          resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
     if rss:
-        result.ronn_rss_mb = isolated_peak_rss(spec, "ronn", threads=threads, level=level)
+        result.ronn_rss_mb = isolated_peak_rss(spec, "ronn", threads=threads, level=level,
+                                               data=data)
         if compare:
-            result.onnxruntime_rss_mb = isolated_peak_rss(spec, "onnxruntime", threads=threads)
+            result.onnxruntime_rss_mb = isolated_peak_rss(spec, "onnxruntime", threads=threads,
+                                                          data=data)
     if profile:
         result.top_ops = dict(list(session.profile().per_op_type().items())[:10])
     return result
@@ -146,16 +148,24 @@ def _feeds_for(name: str, inputs) -> dict:
 
 
 def isolated_peak_rss(spec: str, runtime: str, *, threads: int | None = None, runs: int = 3,
-                      level: str = "O3", timeout: float = 600) -> float:
+                      level: str = "O3", timeout: float = 600, data: bytes | None = None) -> float:
     """Peak RSS (MB) of a fresh Python process that loads ``spec`` in ``runtime`` ("ronn" or
     "onnxruntime") alone and runs it ``runs`` times: the two runtimes' footprints compared
-    without either counting the other's libraries."""
+    without either counting the other's libraries. Both load a model file, as a deployment
+    does: a ``light:``/``built:`` model (``data``, else made here) is written to one first, so
+    making its random weights is not counted."""
     import json
     import subprocess
     import sys
-    cmd = [sys.executable, "-m", "ronn.bench", spec, runtime, str(threads or 0), str(runs),
-           level]
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    import tempfile
+    with tempfile.TemporaryDirectory(prefix="ronn-rss-") as tmp:
+        path = Path(spec)
+        if not path.is_file():
+            path = Path(tmp) / "model.onnx"
+            path.write_bytes(data if data is not None else resolve_model(spec)[1])
+        cmd = [sys.executable, "-m", "ronn.bench", spec, runtime, str(threads or 0), str(runs),
+               level, str(path)]
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
     if done.returncode != 0:
         raise RuntimeError(f"peak-RSS child for {spec} on {runtime} failed: "
                            f"{done.stderr.strip()[-2000:]}")
@@ -179,13 +189,14 @@ def _ort_feeds(name: str, inputs) -> dict:
     return feeds
 
 
-def _rss_child(spec: str, runtime: str, threads: int, runs: int, level: str) -> None:
-    """The body of an ``isolated_peak_rss`` subprocess: prints ``{"peak_rss_mb": ...}``."""
+def _rss_child(name: str, runtime: str, threads: int, runs: int, level: str,
+               path: str) -> None:
+    """The body of an ``isolated_peak_rss`` subprocess (model ``name`` from the file ``path``):
+    prints ``{"peak_rss_mb": ...}``."""
     import json
-    name, data = resolve_model(spec)
     if runtime == "ronn":
         import ronn
-        session = ronn.Model.load(data).create_session(optimization_level=level,
+        session = ronn.Model.load(path).create_session(optimization_level=level,
                                                        threads=threads or None)
         feeds = _feeds_for(name, session.inputs)
         run = lambda: session.run(feeds)   # noqa: E731
@@ -195,7 +206,7 @@ def _rss_child(spec: str, runtime: str, threads: int, runs: int, level: str) -> 
         opts.intra_op_num_threads = threads
         opts.inter_op_num_threads = 1
         opts.log_severity_level = 3
-        osess = ort.InferenceSession(data, opts, providers=["CPUExecutionProvider"])
+        osess = ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
         feeds = _ort_feeds(name, osess.get_inputs())
         run = lambda: osess.run(None, feeds)   # noqa: E731
     for _ in range(runs):
@@ -220,6 +231,7 @@ def geomean(values: list[float]) -> float:
     return float(np.exp(np.mean(np.log(values)))) if values else float("nan")
 
 
-if __name__ == "__main__":   # python -m ronn.bench SPEC RUNTIME THREADS RUNS LEVEL (RSS child)
+if __name__ == "__main__":   # python -m ronn.bench SPEC RUNTIME THREADS RUNS LEVEL PATH (RSS child)
     import sys
-    _rss_child(sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5])
+    _rss_child(sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5],
+               sys.argv[6])

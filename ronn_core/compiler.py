@@ -28,10 +28,20 @@ def compile_graph(graph: Graph, providers: list[ExecutionProvider], *,
     feeds = [n for n in graph.inputs if n not in constants]
     overridable = [n for n in graph.inputs if n in constants]
     steps, constants = _insert_transfers(steps, providers, constants, graph.outputs)
+    constants = _read_constants(steps, constants, graph.outputs, overridable)
     _check_order(steps, set(feeds) | set(constants) | set(outer), graph)
     plan = Plan(steps, inputs=feeds, outputs=graph.outputs, constants=constants, outer=outer,
                 overridable=overridable)
     return plan, placements(graph, owner, providers)
+
+
+def _read_constants(steps: list[Step], constants: dict, outputs: list[str],
+                    overridable: list[str]) -> dict:
+    """The constants the plan must hold: those a step reads, graph outputs and overridable
+    initializers. The rest (weights a kernel took, host copies of constants moved to a device,
+    unused initializers) the plan lets go."""
+    read = {n for step in steps for n in step.inputs} | set(outputs) | set(overridable)
+    return {n: v for n, v in constants.items() if n in read}
 
 
 def _insert_transfers(steps: list[Step], providers: list[ExecutionProvider],

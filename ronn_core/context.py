@@ -22,6 +22,7 @@ class KernelBuild:
 
     ``constants[i]`` is the array of input ``i`` when it is a (non-overridable) initializer, else
     None; ``input_types``/``output_types`` are the IR value types (None when unknown).
+    ``take(i)`` hands constant ``i`` to the callable: the step then reads no input ``i``.
     """
 
     node: Any
@@ -32,9 +33,21 @@ class KernelBuild:
     provider: Any = None
     threads: int | None = None
     reference: Any = None   # () -> the callable the reference kernel would run for this node
+    taken: set[int] = field(default_factory=set)   # inputs ``take`` handed to the callable
 
     def fallback(self):
         """The reference kernel bound to this node (for cases a fast kernel does not cover)."""
         if self.reference is None:
             raise LookupError(f"no reference kernel for {self.node!r}")
         return self.reference()
+
+    def take(self, index: int) -> Any:
+        """Constant input ``index``, kept by the built callable alone: at run time the step
+        passes None in its place, and where no other step reads the constant the session lets
+        it go (so weights a kernel packed are not held twice). Call it once the fast callable
+        is certain: a fallback to the reference kernel needs the input at run time."""
+        value = self.constants[index] if index < len(self.constants) else None
+        if value is None:
+            raise LookupError(f"input {index} of {self.node!r} is not a constant")
+        self.taken.add(index)
+        return value

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -11,11 +12,11 @@ import numpy as np
 import onnx
 from onnx import AttributeProto, TensorProto, helper, numpy_helper
 
+from ronn_core import onnx_wire
 from ronn_core.errors import ExternalDataError, ModelError, ModelLoadError
 from ronn_core.graph import Graph, Node, Value
 from ronn_core.kernel_spec import normalize_domain
 from ronn_core.types import from_type_proto, to_type_proto
-
 
 
 @dataclass
@@ -38,21 +39,47 @@ def load(source: str | os.PathLike | bytes, *, base_dir: str | os.PathLike | Non
     """
     path = None
     if isinstance(source, (bytes, bytearray, memoryview)):
-        data = bytes(source)
         label = "<bytes>"
+        proto, arrays = parse_split(source, label)
     else:
         path = Path(source)
         label = str(path)
         if not path.is_file():
             raise ModelLoadError(f"cannot load model {label!r}: no such file")
-        data = path.read_bytes()
+        proto, arrays = _parse_file(path, label)
         base_dir = base_dir if base_dir is not None else path.parent
-    proto = parse_model(data, label)
     load_external_data(proto, base_dir, label)
     proto = prepare_model(proto, label, infer_shapes=infer_shapes)
-    graph = graph_from_proto(proto.graph, opsets=model_opsets(proto))
+    graph = graph_from_proto(proto.graph, opsets=model_opsets(proto), initializers=arrays)
     meta = {p.key: p.value for p in proto.metadata_props}
     return LoadedModel(graph, proto.ir_version, proto.producer_name, path, meta)
+
+
+def parse_split(data, label: str, read=None) -> tuple[onnx.ModelProto, dict[int, np.ndarray]]:
+    """Parse a model's bytes with its large initializers read straight into arrays (by
+    initializer index; see ``onnx_wire``), so no weight is held twice; where the bytes are
+    laid out otherwise, parse them whole (no arrays)."""
+    if sys.byteorder == "little":
+        try:
+            stripped, payloads = onnx_wire.split_model(data)
+        except onnx_wire.WireFormatError:
+            pass
+        else:
+            proto = parse_model(stripped, label)
+            return proto, onnx_wire.read_arrays(payloads, read or onnx_wire.buffer_reader(data))
+    return parse_model(bytes(data), label), {}
+
+
+def _parse_file(path: Path, label: str) -> tuple[onnx.ModelProto, dict[int, np.ndarray]]:
+    """``parse_split`` of a file: scanned through a read-only map, weights read by ``preadv``."""
+    with open(path, "rb") as f:
+        if os.fstat(f.fileno()).st_size:
+            with onnx_wire.map_file(f.fileno()) as mapped:
+                try:
+                    return parse_split(mapped, label, onnx_wire.file_reader(f.fileno()))
+                except onnx_wire.WireFormatError:   # the file changed under us: read it whole
+                    pass
+    return parse_model(path.read_bytes(), label), {}
 
 
 def parse_model(data: bytes, label: str = "<bytes>") -> onnx.ModelProto:
@@ -183,7 +210,11 @@ def load_external_data(proto: onnx.ModelProto, base_dir, label: str) -> None:
 
 def tensor_to_array(t: TensorProto) -> np.ndarray:
     """A TensorProto as a numpy array (strings as ``str`` objects)."""
-    array = numpy_helper.to_array(t)
+    try:
+        array = numpy_helper.to_array(t)
+    except (ValueError, TypeError) as exc:      # e.g. raw_data of the wrong size
+        raise ModelLoadError(f"tensor {t.name!r} ({TensorProto.DataType.Name(t.data_type)}, "
+                             f"dims {list(t.dims)}) cannot be read: {exc}") from None
     if t.data_type == TensorProto.STRING:
         array = np.vectorize(lambda s: s.decode("utf-8") if isinstance(s, bytes) else s,
                              otypes=[object])(array) if array.size else array.astype(object)
@@ -236,14 +267,17 @@ def decode_attribute(attr: AttributeProto, parent: Graph) -> Any:
 
 
 def graph_from_proto(gp: onnx.GraphProto, *, opsets: dict[str, int],
-                     parent: Graph | None = None) -> Graph:
-    """Convert a GraphProto (and its subgraphs) to a ``Graph``."""
+                     parent: Graph | None = None,
+                     initializers: dict[int, np.ndarray] | None = None) -> Graph:
+    """Convert a GraphProto (and its subgraphs) to a ``Graph``. ``initializers``: arrays
+    already read for some initializers (by index), whose protos hold no data."""
     graph = Graph(gp.name or "graph", opsets=opsets, parent=parent)
     graph.doc_string = gp.doc_string
     for vi in (*gp.input, *gp.value_info, *gp.output):
         graph.value(vi.name).type = from_type_proto(vi.type) or graph.value(vi.name).type
-    for t in gp.initializer:
-        graph.add_constant(t.name, tensor_to_array(t))
+    read = initializers or {}
+    for i, t in enumerate(gp.initializer):
+        graph.add_constant(t.name, read[i] if i in read else tensor_to_array(t))
     for sp in gp.sparse_initializer:
         graph.add_constant(sp.values.name, _sparse_to_dense(sp))
     graph.inputs = [vi.name for vi in gp.input]

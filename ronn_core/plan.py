@@ -71,6 +71,11 @@ class Plan:
             program.append((step.fn, ins, outs, free))
         return tuple(program)
 
+    @property
+    def constant_names(self) -> frozenset[str]:
+        """The constants this plan holds (the steps read them, or they are outputs)."""
+        return frozenset(self._constants)
+
     def keeping_outputs_on_device(self) -> "Plan":
         """This plan without the final copies of graph outputs to the host (``output_device``)."""
         steps = [Step(_identity, list(s.inputs), list(s.outputs), [], s.provider,

@@ -113,8 +113,11 @@ class ExecutionProvider:
         if spec is None:
             raise ModelError(f"provider {self.name!r} was assigned node {node.describe()} "
                              f"but has no kernel for it")
-        return Step(bind_kernel(spec, node, ctx, self), list(node.inputs) + node.implicit_inputs,
-                    list(node.outputs), [node], self.name, spec)
+        taken: set[int] = set()
+        fn = bind_kernel(spec, node, ctx, self, taken)
+        inputs = ["" if i in taken else name for i, name in enumerate(node.inputs)]
+        return Step(fn, inputs + node.implicit_inputs, list(node.outputs), [node], self.name,
+                    spec)
 
     def kernel_context(self, node: Node) -> Any:
         """The ``ctx`` object handed to kernels declared with ``context=True``."""
@@ -137,8 +140,10 @@ class ExecutionProvider:
 
 
 def bind_kernel(spec: KernelSpec, node: Node, ctx: CompileContext,
-                provider: ExecutionProvider) -> Callable[..., Any]:
-    """A callable that runs ``spec`` for ``node``: attributes bound, subgraphs compiled."""
+                provider: ExecutionProvider, taken: set[int] | None = None) -> Callable[..., Any]:
+    """A callable that runs ``spec`` for ``node``: attributes bound, subgraphs compiled. A
+    factory's ``KernelBuild.take`` calls land in ``taken`` (input positions the callable keeps
+    itself); without ``taken`` the caller passes every input (the callable ignores those it took)."""
     accepted = spec.attribute_names
     if accepted is not None:
         unknown = [a for a in node.attributes if a not in accepted]
@@ -152,7 +157,11 @@ def bind_kernel(spec: KernelSpec, node: Node, ctx: CompileContext,
     if spec.context:
         attrs["ctx"] = provider.kernel_context(node)
     if spec.factory:
-        return spec.fn(kernel_build(node, ctx, provider, attrs))
+        build = kernel_build(node, ctx, provider, attrs)
+        fn = spec.fn(build)
+        if taken is not None:
+            taken.update(build.taken)
+        return fn
     fn = spec.fn
     if graphs:
         return _subgraph_caller(fn, attrs, graphs, len(node.inputs), node.implicit_inputs)

@@ -76,12 +76,14 @@ class Session:
         self._providers = self._make_providers(provider, providers, provider_options or {})
         self.provider_names = [p.name for p in self._providers]
 
+        #: the optimized graph as compiled; the constants kernels took are released from it
         self.graph = source.copy()
         apply_schemas(self.graph, self.runtime.schemas)
         self.pass_log: list[PassRecord] = []
         self._optimize(list(enable_passes), list(disable_passes))
         self.graph.toposort()
         self.plan, self.placement = compile_graph(self.graph, self._providers)
+        self._release_constants()
 
         required, overridable = graph_inputs(self.graph)
         self.inputs = required
@@ -97,6 +99,15 @@ class Session:
         self.runtime.pm.hook.ronn_session_created(session=self)
 
     # -- construction -------------------------------------------------------------------------
+
+    def _release_constants(self) -> None:
+        """Let ``graph`` drop the constants the plan does not hold: weights kernels took (and
+        may have packed), so the session keeps one copy. Their values stay in the graph
+        without an array (``constant`` None)."""
+        held = self.plan.constant_names
+        for name, value in self.graph.values.items():
+            if value.constant is not None and name not in held:
+                value.constant = None
 
     def _make_providers(self, provider, providers, options) -> list[ExecutionProvider]:
         if provider is not None and providers is not None:

@@ -109,26 +109,41 @@ def test_lazy_weights_are_packed_once_and_only_when_a_product_pays():
     np.testing.assert_allclose(out, w @ x, rtol=1e-4, atol=1e-4)
 
 
-def test_rebuildable_weights_are_let_go_once_packed_and_made_again_when_needed():
+@settings(max_examples=40, deadline=None)
+@given(rows=st.integers(1, 70), depth=st.integers(1, 900), batch=st.sampled_from([1, 2, 16]),
+       seed=st.integers(0, 999))
+def test_unpack_restores_the_packed_weights_bit_for_bit(rows, depth, batch, seed):
+    """Any shape: row remainders, several depth blocks; NaN, infinities and -0.0 survive."""
+    if not AVAILABLE:
+        return
+    rng = np.random.default_rng(seed)
+    w = rng.standard_normal((batch, rows, depth)).astype(np.float32)
+    w.flat[rng.integers(0, w.size, 3)] = [np.nan, -np.inf, -0.0]
+    restored = prepacked.unpack(prepacked.pack(w))
+    np.testing.assert_array_equal(restored.view(np.int32), w.view(np.int32))
+
+
+def test_weights_are_let_go_once_packed_and_unpacked_when_needed():
     """Winograd's U: dropped after packing; a product the packed kernel does not take (too
-    wide) transforms the weights again."""
+    wide) unpacks the weights again, exactly."""
     from ronn_cpu.kernels import winograd
     rng = np.random.default_rng(2)
     w = rng.standard_normal((256, 192, 3, 3)).astype(np.float32)
     weights = winograd.weights(w)
     u = winograd.transform_weights(w)
     if not AVAILABLE:
-        assert not weights.packable
+        assert not weights.packable and weights.held
         return
     narrow = rng.standard_normal((16, 192, 16)).astype(np.float32)
     out = np.empty((16, 256, 16), np.float32)
     with patch.object(prepacked, "threads", lambda: 2):
         weights.matmul(narrow, out)
-        assert weights._packed and weights._weights is None                # U let go
+        assert weights._packed and not weights.held                        # U let go
         np.testing.assert_allclose(out, np.matmul(u, narrow), rtol=1e-4, atol=1e-3)
         wide = rng.standard_normal((16, 192, 2000)).astype(np.float32)
         out = np.empty((16, 256, 2000), np.float32)
         weights.matmul(wide, out)                                          # BLAS, U again
+    assert weights.held
     np.testing.assert_allclose(out, np.matmul(u, wide), rtol=1e-4, atol=1e-3)
     np.testing.assert_array_equal(weights.array(), u)
 

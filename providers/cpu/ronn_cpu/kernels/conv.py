@@ -138,19 +138,23 @@ def build_conv(build, *, activation, alpha, beta, concat=(0, 0)):
     multiplier = m // group
     sh, sw = strides
     dh, dw = dilations
-    packed = np.ascontiguousarray(w.reshape(m, kh * kw)) if depth else \
-        np.ascontiguousarray(w.reshape(group, m // group, cg * kh * kw))
     kk = cg * kh * kw
     wino = winograd.weights(w) if WINOGRAD and \
         winograd.usable(kernel_shape, strides, dilations, group, m, cg) else None
-    gemm_weights = prepacked.Lazy(packed[0]) if group == 1 else None
     single_thread = build.threads == 1
+    # Winograd for every input size (it pays on odd outputs too): the plain weights go
+    winograd_only = wino is not None and (single_thread or winograd_pays(cg, 1, 1))
+    # the GEMM paths' weights: (M, C*KH*KW) packed where that pays, or per group
+    gemm_weights = prepacked.Lazy(np.ascontiguousarray(w.reshape(m, kk))) \
+        if group == 1 and not winograd_only else None
+    grouped = None if group == 1 else np.ascontiguousarray(w.reshape(m, kh * kw)) if depth \
+        else np.ascontiguousarray(w.reshape(group, m // group, kk))
     tap_weights = []          # (kh * kw, M, C), made on first use
 
     def taps_pay(columns: int) -> bool:
         if group != 1 or kh * kw == 1 or depth:
             return False
-        return m <= TAPS_MAX_RATIO * cg or kk * columns * w.itemsize > TAPS_MIN_COLUMN_BYTES
+        return m <= TAPS_MAX_RATIO * cg or kk * columns * dtype.itemsize > TAPS_MIN_COLUMN_BYTES
     # the gather path: weights with the bias as one more column (cols' last row is all ones)
     empty = no_bias(w.dtype)
     gemm_address = address("gemm", w.dtype)
@@ -160,8 +164,9 @@ def build_conv(build, *, activation, alpha, beta, concat=(0, 0)):
 
     def gather_weights() -> np.ndarray:
         if not gather_w:
-            column = b if bias is not None else np.zeros(m, w.dtype)
-            gather_w.append(np.ascontiguousarray(np.hstack([packed[0], column.reshape(m, 1)])))
+            column = b if bias is not None else np.zeros(m, dtype)
+            gather_w.append(np.ascontiguousarray(np.hstack([gemm_weights.array(),
+                                                             column.reshape(m, 1)])))
         return gather_w[0]
 
     # input spatial shape -> (pads, output size, 1x1 direct, gather index or None, window
@@ -169,6 +174,9 @@ def build_conv(build, *, activation, alpha, beta, concat=(0, 0)):
     geometry: dict[tuple, tuple] = {}
 
     rank, dtype, channels = (3 if one_d else 4), w.dtype, cg * group
+    build.take(1)                       # the callable holds the weights (and bias) from here
+    if bias is not None:
+        build.take(2)
 
     def run(x, _w=None, _b=None, z=None, into=None):
         if x.ndim != rank or x.dtype != dtype or x.shape[1] != channels:
@@ -196,11 +204,11 @@ def build_conv(build, *, activation, alpha, beta, concat=(0, 0)):
                 and m * (kk + 1) * oh * ow < OPENBLAS_SERIAL_MACS) else None
             windows = None if direct and not depth else \
                 columns_geometry(kh, kw, sh, sw, dh, dw, oh, ow)
-            use_winograd = wino is not None and (single_thread or winograd_pays(c, oh, ow))
+            use_winograd = winograd_only or (wino is not None and winograd_pays(c, oh, ow))
             taps = windows is not None and not use_winograd and taps_pay(oh * windows.wq)
             if taps and not tap_weights:
-                tap_weights.append(np.ascontiguousarray(
-                    w.transpose(2, 3, 0, 1).reshape(kh * kw, m, cg)))
+                tap_weights.append(np.ascontiguousarray(gemm_weights.array().reshape(
+                    m, cg, kh, kw).transpose(2, 3, 0, 1).reshape(kh * kw, m, cg)))
             geo = geometry[x.shape[2:]] = (pt, pl, oh, ow, direct, index, windows, taps,
                                            use_winograd)
             if index is not None and z is None:
@@ -229,7 +237,7 @@ def build_conv(build, *, activation, alpha, beta, concat=(0, 0)):
                 # activation
                 act = (code, alpha, beta) if z4 is None else (NONE, 0.0, 0.0)
                 if depth:
-                    depthwise(xi, packed, b, oi, windows, sh, sw, pt, pl, multiplier, *act,
+                    depthwise(xi, grouped, b, oi, windows, sh, sw, pt, pl, multiplier, *act,
                               scratch)
                 else:
                     winograd.winograd_conv(xi, wino, b, oi, pt, pl, *act, scratch)
@@ -241,7 +249,7 @@ def build_conv(build, *, activation, alpha, beta, concat=(0, 0)):
                 if group == 1:
                     gemm_weights.matmul(xi.reshape(kk, p), product[0])
                 else:
-                    matmul(packed, xi.reshape(group, kk, p), product)
+                    matmul(grouped, xi.reshape(group, kk, p), product)
                 if z4 is not None:
                     epilogue(oi.reshape(m, p), oi, b, zi, ow, code, alpha, beta)
                 elif fused_epilogue:
@@ -252,7 +260,7 @@ def build_conv(build, *, activation, alpha, beta, concat=(0, 0)):
             if group == 1:
                 gemm_weights.matmul(cols, product)
             else:
-                matmul(packed, cols.reshape(group, kk, p), product.reshape(group, m // group, p))
+                matmul(grouped, cols.reshape(group, kk, p), product.reshape(group, m // group, p))
             if fused_epilogue or z4 is not None:
                 epilogue(product, oi, b, zi, ow, code, alpha, beta)
         return out.reshape(n, m, ow) if one_d else whole

@@ -38,6 +38,7 @@ MAX_COLUMNS = 1024                 # wider products: cblas's own packing is amor
 MIN_BATCH_MATRIX = 1 << 15         # smaller matrices of a batch: cblas wins
 _routines: list = []
 _scratch = threading.local()
+_packing = threading.RLock()       # one thread makes or packs a Lazy's weights; others wait
 
 
 def routines() -> tuple[int, int, int] | None:
@@ -80,28 +81,43 @@ def pays(rows: int, depth: int, columns: int, batch: int = 1) -> bool:
 class Lazy:
     """Weights (rows, depth) or (batch, rows, depth) for ``matmul``: packed on the first
     product that pays (``pays``), so layers whose products never do keep no second copy, and
-    run by BLAS otherwise (or where the packed kernel is not available). With ``rebuild`` (a
-    callable that makes the weights again, e.g. Winograd's transform) the unpacked weights are
-    let go once packed, and made again only if a product that does not pay needs them."""
+    run by BLAS otherwise (or where the packed kernel is not available). Once packed, the plain
+    weights are let go (as onnxruntime frees the initializers it prepacks); ``array()`` unpacks
+    them again if a product that does not pay needs them. ``weights`` may be a callable that
+    makes them (``shape`` and ``dtype`` given): made on first use, so derived weights (Winograd's
+    U) never sit beside their source for a whole session."""
 
-    __slots__ = ("shape", "_weights", "_packed", "_rebuild")
+    __slots__ = ("shape", "_weights", "_packed")
 
-    def __init__(self, weights: np.ndarray, rebuild=None):
-        self.shape, self._weights, self._rebuild = weights.shape, weights, rebuild
+    def __init__(self, weights, shape: tuple | None = None, dtype=None):
+        made = callable(weights)
+        self.shape = tuple(shape) if made else weights.shape
+        self._weights = weights
+        dtype = np.dtype(dtype) if made else weights.dtype
         # None: not packed yet; False: never (not float32, or no packed kernel here)
-        self._packed = None if weights.dtype == np.float32 and routines() is not None \
-            else False
+        self._packed = None if dtype == np.float32 and routines() is not None else False
 
     @property
     def packable(self) -> bool:
         """Whether the packed kernel can take these weights on this machine."""
         return self._packed is not False
 
+    @property
+    def held(self) -> bool:
+        """Whether the plain weights are held (made, and not let go after packing)."""
+        return isinstance(self._weights, np.ndarray)
+
     def array(self) -> np.ndarray:
-        """The unpacked weights (made again by ``rebuild`` if they were let go)."""
+        """The plain weights: made on first use, or unpacked again (and kept) if they were let
+        go."""
         w = self._weights
-        if w is None:
-            w = self._weights = self._rebuild()
+        if isinstance(w, np.ndarray):
+            return w
+        with _packing:
+            w = self._weights
+            if not isinstance(w, np.ndarray):
+                w = w() if w is not None else unpack(self._packed).reshape(self.shape)
+                self._weights = w
         return w
 
     def matmul(self, x: np.ndarray, out: np.ndarray) -> None:
@@ -117,9 +133,12 @@ class Lazy:
                 not pays(shape[-2], shape[-1], x.shape[-1], shape[0] if len(shape) == 3 else 1):
             return False
         if self._packed is None:
-            self._packed = pack(self.array()) or False
-            if self._packed and self._rebuild is not None:
-                self._weights = None
+            with _packing:
+                if self._packed is None:
+                    packed = pack(self.array()) or False
+                    self._packed = packed
+                    if packed and unpackable(packed):
+                        self._weights = None
         return bool(self._packed) and matmul_packed(self._packed, x, out)
 
 
@@ -168,6 +187,37 @@ def pack(w: np.ndarray) -> PackedWeights | None:
     data = _aligned(batch * per_matrix)
     _pack_blocks(found[2], w3, data, offsets, per_matrix, DEPTH_BLOCK)
     return PackedWeights(data, offsets, rows, depth, batch, per_matrix)
+
+
+def unpackable(pw: PackedWeights) -> bool:
+    """Whether ``unpack`` can restore ``pw``: its per-block positions, numbered in float32,
+    stay exact (up to 2**24)."""
+    return pw.rows * min(DEPTH_BLOCK, pw.depth) <= 1 << 24
+
+
+def unpack(pw: PackedWeights) -> np.ndarray:
+    """The plain (batch, rows, depth) weights of ``pw``. Each depth block's layout is found by
+    packing the block's positions (1, 2, 3... as float32, exact; 0 is padding) with the same
+    ``oncopy``: where position ``i`` lands, weight ``i - 1`` was put."""
+    if not unpackable(pw):
+        raise ValueError(f"packed weights of {pw.rows} rows cannot be unpacked exactly")
+    out = np.empty((pw.batch, pw.rows, pw.depth), np.float32)
+    oncopy = routines()[2]
+    for q, start in enumerate(range(0, pw.depth, DEPTH_BLOCK)):
+        size = min(DEPTH_BLOCK, pw.depth - start)
+        positions = np.arange(1, pw.rows * size + 1, dtype=np.float32).reshape(1, pw.rows, size)
+        layout = np.zeros(size * -(-pw.rows // ROW_ALIGN) * ROW_ALIGN, np.float32)
+        _pack_blocks(oncopy, positions, layout, np.zeros(1, np.int64), layout.size, size)
+        where = np.flatnonzero(layout > 0)
+        source = layout[where].astype(np.int64) - 1
+        if where.size != pw.rows * size or np.unique(source).size != source.size:
+            raise ValueError(f"oncopy's layout of a {pw.rows}x{size} block is not a "
+                             f"permutation; cannot unpack")
+        rows, cols = source // size, start + source % size
+        for b in range(pw.batch):
+            block = pw.data[b * pw.per_matrix + pw.offsets[q]:][:layout.size]
+            out[b, rows, cols] = block[where]
+    return out
 
 
 @numba.njit(cache=True, inline="always")

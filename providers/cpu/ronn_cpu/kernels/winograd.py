@@ -18,9 +18,15 @@ _G = np.array([[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]])
 
 
 def transform_weights(w: np.ndarray) -> np.ndarray:
-    """``U[(i, j), m, c]`` = (G w[m, c] G^T)[i, j], computed in float64 then cast."""
-    u = np.einsum("ik,mckl,jl->ijmc", _G, w.astype(np.float64), _G)
-    return np.ascontiguousarray(u.reshape(16, w.shape[0], w.shape[1]).astype(w.dtype))
+    """``U[(i, j), m, c]`` = (G w[m, c] G^T)[i, j], computed in float64 then cast; in blocks
+    of output channels, so the float64 copies stay small."""
+    m, c = w.shape[:2]
+    u = np.empty((4, 4, m, c), w.dtype)
+    step = max(1, (1 << 17) // max(1, c * 9))      # ~1 MB of float64 weights per block
+    for start in range(0, m, step):
+        block = w[start:start + step].astype(np.float64)
+        u[:, :, start:start + step] = np.einsum("ik,mckl,jl->ijmc", _G, block, _G)
+    return u.reshape(16, m, c)
 
 
 def usable(kernel_shape, strides, dilations, group: int, m: int, c: int) -> bool:
@@ -117,9 +123,8 @@ def _output_serial(mm, out, bias, tiles_w, code, alpha, beta):
 
 def weights(w: np.ndarray) -> prepacked.Lazy:
     """The transformed weights ``U`` (16, M, C) of 3x3 weights ``w``, for the 16 products:
-    let go once packed, transformed again if a product the packed kernel does not take needs
-    them."""
-    return prepacked.Lazy(transform_weights(w), rebuild=lambda: transform_weights(w))
+    transformed on first use, packed where that pays (``prepacked.Lazy``)."""
+    return prepacked.Lazy(lambda: transform_weights(w), (16,) + w.shape[:2], w.dtype)
 
 
 def winograd_conv(x, weights, bias, out, pt, pl, code, alpha, beta, scratch):
