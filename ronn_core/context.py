@@ -33,7 +33,8 @@ class KernelBuild:
     provider: Any = None
     threads: int | None = None
     reference: Any = None   # () -> the callable the reference kernel would run for this node
-    taken: set[int] = field(default_factory=set)   # inputs ``take`` handed to the callable
+    # inputs ``take`` handed to the callable; a copy by ``dataclasses.replace`` shares the set
+    taken: set[int] = field(default_factory=set)
 
     def fallback(self):
         """The reference kernel bound to this node (for cases a fast kernel does not cover)."""

@@ -139,6 +139,7 @@ def build_conv(build, *, activation, alpha, beta, concat=(0, 0)):
     sh, sw = strides
     dh, dw = dilations
     kk = cg * kh * kw
+    rank, dtype, channels = (3 if one_d else 4), w.dtype, cg * group
     wino = winograd.weights(w) if WINOGRAD and \
         winograd.usable(kernel_shape, strides, dilations, group, m, cg) else None
     single_thread = build.threads == 1
@@ -173,7 +174,6 @@ def build_conv(build, *, activation, alpha, beta, concat=(0, 0)):
     # geometry, per-tap GEMMs?, Winograd?): the path is chosen once per shape
     geometry: dict[tuple, tuple] = {}
 
-    rank, dtype, channels = (3 if one_d else 4), w.dtype, cg * group
     build.take(1)                       # the callable holds the weights (and bias) from here
     if bias is not None:
         build.take(2)
