@@ -75,9 +75,12 @@ RESIDUAL_CASES = {   # name: (c, m, group, kernel, stride, size, threads)
 
 
 @pytest.mark.parametrize("case", list(RESIDUAL_CASES))
-def test_fused_conv_adds_the_residual_before_the_activation(case):
+def test_fused_conv_adds_the_residual_before_the_activation(monkeypatch, case):
+    """On the paths besides the direct kernel (test_conv_direct covers its own)."""
     import ronn
     from cpu_harness import REFERENCE, one_node, ronn_node
+    from ronn_cpu.kernels import conv_direct
+    monkeypatch.setattr(conv_direct, "ENABLED", False)
     c, m, group, k, s, size, threads = RESIDUAL_CASES[case]
     rng = np.random.default_rng(7)
     x = rng.standard_normal((2, c, size, size)).astype(np.float32)

@@ -11,7 +11,7 @@ from onnx import TensorProto, helper
 import ronn
 import ronn_opset_onnx.plugin
 from ronn_core import Runtime
-from ronn_cpu.kernels import activations, conv, gemm
+from ronn_cpu.kernels import activations, conv, conv_direct, gemm
 from cpu_harness import REFERENCE, ReferenceOnlyCPU, one_node, ronn_node
 
 
@@ -51,20 +51,24 @@ def conv_cases(draw):
     return draw(st.integers(1, 2)), c, h, w, m, cg, kh, kw, attrs, draw(st.booleans()), seed
 
 
-def without_gather(check, *args):
-    """``check(*args)`` with the tiny-conv gather path off: the column matrix runs instead."""
-    with patch.object(conv, "GATHER_MAX_COLS", 0):
+CONV_PATHS = ["as chosen", "no gather", "no gather, no direct kernel"]
+
+
+def on_path(path: str, check, *args):
+    """``check(*args)`` with the tiny-conv gather path off (``no gather``: the direct kernel or
+    the column matrix runs instead), and the direct kernel off too (the column matrix)."""
+    with patch.object(conv, "GATHER_MAX_COLS", 0 if "no gather" in path else
+                      conv.GATHER_MAX_COLS), \
+            patch.object(conv_direct, "ENABLED", "no direct" not in path and
+                         conv_direct.ENABLED):
         check(*args)
 
 
 @settings(max_examples=60, deadline=None)
-@given(conv_cases(), st.booleans())
-def test_fast_conv_matches_reference(case, gather):
-    """Small cases take the gather path (gather_index) unless ``gather`` is off."""
-    if gather:
-        check_conv(case)
-    else:
-        without_gather(check_conv, case)
+@given(conv_cases(), st.sampled_from(CONV_PATHS))
+def test_fast_conv_matches_reference(case, path):
+    """Small cases take the gather path (gather_index) unless it is off."""
+    on_path(path, check_conv, case)
 
 
 def check_conv(case):
@@ -140,14 +144,11 @@ def test_fast_fused_conv_matches_the_passes_plugin_reference(activation, stride,
 @given(c=st.integers(1, 5), m=st.integers(1, 6), k=st.integers(1, 4), stride=st.integers(1, 3),
        dilation=st.integers(1, 2), pads=st.tuples(st.integers(0, 2), st.integers(0, 2)),
        length=st.integers(0, 20), auto_pad=st.sampled_from(["NOTSET", "SAME_UPPER", "VALID"]),
-       with_bias=st.booleans(), seed=st.integers(0, 999), gather=st.booleans())
+       with_bias=st.booleans(), seed=st.integers(0, 999), path=st.sampled_from(CONV_PATHS))
 def test_fast_conv_1d_matches_reference(c, m, k, stride, dilation, pads, length, auto_pad,
-                                        with_bias, seed, gather):
-    args = (c, m, k, stride, dilation, pads, length, auto_pad, with_bias, seed)
-    if gather:
-        check_conv_1d(*args)
-    else:
-        without_gather(check_conv_1d, *args)
+                                        with_bias, seed, path):
+    on_path(path, check_conv_1d, c, m, k, stride, dilation, pads, length, auto_pad, with_bias,
+            seed)
 
 
 def check_conv_1d(c, m, k, stride, dilation, pads, length, auto_pad, with_bias, seed):
@@ -171,9 +172,12 @@ def parallel_loops(monkeypatch):
     monkeypatch.setattr(activations, "PARALLEL_MIN", 1)
 
 
+@pytest.mark.parametrize("direct", [False, True])
 @pytest.mark.parametrize("depthwise", [False, True])
 @pytest.mark.parametrize("stride,pad", [(1, 1), (2, 0)])
-def test_fast_conv_parallel_loops_match_reference(parallel_loops, depthwise, stride, pad):
+def test_fast_conv_parallel_loops_match_reference(parallel_loops, monkeypatch, direct, depthwise,
+                                                  stride, pad):
+    monkeypatch.setattr(conv_direct, "ENABLED", direct)
     rng = np.random.default_rng(stride * 10 + pad)
     c, m = 8, 16
     group = c if depthwise else 1
@@ -326,7 +330,8 @@ def test_winograd_conv_matches_reference(c, m, h, w, pads, seed):
     real = winograd.winograd_conv
     winograd.winograd_conv = lambda *args: (calls.append(1), real(*args))[1]
     try:
-        assert_fast_matches_reference(model, x, rtol=1e-4, atol=1e-4, threads=1)
+        with patch.object(conv_direct, "ENABLED", False):     # it would beat Winograd here
+            assert_fast_matches_reference(model, x, rtol=1e-4, atol=1e-4, threads=1)
     finally:
         winograd.winograd_conv = real
     assert len(calls) == 2          # one per image of the batch

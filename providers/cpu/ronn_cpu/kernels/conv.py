@@ -11,16 +11,18 @@ import threading
 import numpy as np
 
 from ronn_core import kernel
-from ronn_cpu.kernels.activations import (NONE, _bias_activation_serial, bias_activation,
-                                          epilogue_args, fused_params, no_bias)
+from ronn_cpu.kernels.activations import (NONE, RELU, _bias_activation_serial,
+                                          bias_activation, epilogue_args, fused_params, no_bias)
 from ronn_cpu.kernels.blas import OPENBLAS_SERIAL_MACS, address, matmul
 from ronn_cpu.kernels.conv_loops import gather_columns, gather_product
-from ronn_cpu.kernels.conv_windows import depthwise, epilogue, tap_products, window_columns
+from ronn_cpu.kernels.conv_windows import (depthwise, epilogue, filled_planes, tap_products,
+                                           window_columns)
 from ronn_cpu.kernels.conv_windows import window_geometry as columns_geometry
-from ronn_cpu.kernels import prepacked, winograd
+from ronn_cpu.kernels import conv_direct, prepacked, winograd
 from ronn_opset_onnx.ops.conv import window_geometry   # ONNX's rule, defined once
 
 _scratch = threading.local()
+ROW_TILES = True
 WINOGRAD = True     # 3x3 stride-1 convolutions through Winograd F(2x2, 3x3) (see winograd.py)
 # im2col matrices up to this many elements, in products OpenBLAS runs on one thread anyway, are
 # gathered through a precomputed index instead (see gather_index): for the tiny inputs of
@@ -140,8 +142,10 @@ def build_conv(build, *, activation, alpha, beta, concat=(0, 0)):
     dh, dw = dilations
     kk = cg * kh * kw
     rank, dtype, channels = (3 if one_d else 4), w.dtype, cg * group
+    tiles_usable = conv_direct.usable(dtype, group, m * kk) and not depth
     wino = winograd.weights(w) if WINOGRAD and \
-        winograd.usable(kernel_shape, strides, dilations, group, m, cg) else None
+        winograd.usable(kernel_shape, strides, dilations, group, m, cg) and \
+        not (tiles_usable and conv_direct.beats_winograd(m * kk)) else None
     single_thread = build.threads == 1
     # Winograd for every input size (it pays on odd outputs too): the plain weights go
     winograd_only = wino is not None and (single_thread or winograd_pays(cg, 1, 1))
@@ -151,6 +155,13 @@ def build_conv(build, *, activation, alpha, beta, concat=(0, 0)):
     grouped = None if group == 1 else np.ascontiguousarray(w.reshape(m, kh * kw)) if depth \
         else np.ascontiguousarray(w.reshape(group, m // group, kk))
     tap_weights = []          # (kh * kw, M, C), made on first use
+    tiled: list = []          # the direct kernel's (packed weights, bias), made on first use
+
+    def tile_operands() -> tuple:
+        if not tiled:
+            tiled.append((conv_direct.pack(gemm_weights.array()),
+                          np.ascontiguousarray(b if bias is not None else np.zeros(m, dtype))))
+        return tiled[0]
 
     def taps_pay(columns: int) -> bool:
         if group != 1 or kh * kw == 1 or depth:
@@ -171,7 +182,8 @@ def build_conv(build, *, activation, alpha, beta, concat=(0, 0)):
         return gather_w[0]
 
     # input spatial shape -> (pads, output size, 1x1 direct, gather index or None, window
-    # geometry, per-tap GEMMs?, Winograd?): the path is chosen once per shape
+    # geometry, per-tap GEMMs?, Winograd?, direct-kernel row offsets or None): the path is
+    # chosen once per shape
     geometry: dict[tuple, tuple] = {}
 
     build.take(1)                       # the callable holds the weights (and bias) from here
@@ -205,15 +217,21 @@ def build_conv(build, *, activation, alpha, beta, concat=(0, 0)):
             windows = None if direct and not depth else \
                 columns_geometry(kh, kw, sh, sw, dh, dw, oh, ow)
             use_winograd = winograd_only or (wino is not None and winograd_pays(c, oh, ow))
-            taps = windows is not None and not use_winograd and taps_pay(oh * windows.wq)
+            tiles = None
+            if tiles_usable and not use_winograd and \
+                    oh * (ow if direct else windows.wq) >= conv_direct.NARROW:
+                tiles = conv_direct.image_offsets(c, oh * ow) if direct else \
+                    conv_direct.plane_offsets(windows.taps, c, windows.rows * windows.wq)
+            taps = windows is not None and tiles is None and not use_winograd and \
+                taps_pay(oh * windows.wq)
             if taps and not tap_weights:
                 tap_weights.append(np.ascontiguousarray(gemm_weights.array().reshape(
                     m, cg, kh, kw).transpose(2, 3, 0, 1).reshape(kh * kw, m, cg)))
             geo = geometry[x.shape[2:]] = (pt, pl, oh, ow, direct, index, windows, taps,
-                                           use_winograd)
+                                           use_winograd, tiles)
             if index is not None and z is None:
                 return run(x, into=into)
-        pt, pl, oh, ow, direct, _, windows, taps, use_winograd = geo
+        pt, pl, oh, ow, direct, _, windows, taps, use_winograd, tiles = geo
         if concat_channels:
             whole = channel_buffer(into, (n, m, oh, ow), concat_channels, x.dtype)
             out = whole[:, concat_offset:concat_offset + m]
@@ -226,6 +244,10 @@ def build_conv(build, *, activation, alpha, beta, concat=(0, 0)):
         for i in range(n):
             xi, oi = x4[i], out[i]
             zi = no_residual if z4 is None else z4[i]
+            if tiles is not None:
+                _tiled_conv(xi, oi, zi, tile_operands(), tiles, direct, windows, sh, sw, pt, pl,
+                            code, alpha, beta, empty)
+                continue
             if taps:
                 product = oi.reshape(m, p) if windows.wq == ow else \
                     _product_scratch(m * oh * windows.wq, x.dtype).reshape(m, -1)
@@ -266,6 +288,37 @@ def build_conv(build, *, activation, alpha, beta, concat=(0, 0)):
         return out.reshape(n, m, ow) if one_d else whole
 
     return run
+
+
+def _tiled_conv(xi, oi, zi, operands, offsets, direct, windows, sh, sw, pt, pl, code, alpha,
+                beta, empty):
+    """One image through the direct kernel (``conv_direct``): ``oi`` (M, OH, OW) =
+    act(conv(``xi``) + bias [+ ``zi``]). ReLU without a residual runs in the kernel; anything
+    else, and the widened grid of padded or multi-tap convs, goes through the epilogue."""
+    weights, bias = operands
+    m, oh, ow = oi.shape
+    in_kernel = code == RELU and zi.size == 0
+    rest = NONE if in_kernel else code
+    out = oi.reshape(-1)
+    if direct:                      # the image is the one plane; the output is written in place
+        p = oh * ow
+        conv_direct.product(weights, xi.reshape(-1), offsets, out, (1, p, p, p), p, m, bias,
+                            in_kernel)
+        if zi.size or rest != NONE:
+            epilogue(oi.reshape(m, p), oi, empty, zi, ow, rest, alpha, beta)
+        return
+    _, flat = filled_planes(xi, windows, sh, sw, pt, pl, scratch)
+    wq = windows.wq
+    if ROW_TILES and conv_direct.row_tiles_pay(oh, ow, wq):   # tiles per row, straight into oi
+        conv_direct.product(weights, flat, offsets, out, (oh, ow, wq, ow), oh * ow, m, bias,
+                            in_kernel)
+        if zi.size or rest != NONE:
+            epilogue(oi.reshape(m, oh * ow), oi, empty, zi, ow, rest, alpha, beta)
+        return
+    p = oh * wq                     # the widened grid, compacted by the epilogue
+    product = _product_scratch(m * p, xi.dtype)
+    conv_direct.product(weights, flat, offsets, product, (1, p, p, p), p, m, bias, in_kernel)
+    epilogue(product.reshape(m, p), oi, empty, zi, wq, rest, alpha, beta)
 
 
 def channel_buffer(into, part_shape: tuple, channels: int, dtype) -> np.ndarray:
