@@ -15,28 +15,33 @@ from ronn_cpu.kernels.direct_tile import OCB
 
 
 @settings(max_examples=80, deadline=None)
-@given(m=st.integers(1, 21), r=st.integers(1, 40), rows=st.integers(1, 4),
+@given(m=st.integers(1, 21), r=st.integers(1, 300), rows=st.integers(1, 4),
        width=st.integers(16, 130), gap=st.integers(0, 5), relu=st.booleans(),
-       parallel=st.booleans(), seed=st.integers(0, 2**16))
-def test_product_equals_the_matrix_product(m, r, rows, width, gap, relu, parallel, seed):
-    """Every pixel of every row, with widths that leave 16-wide tails (shifted back), channel
-    counts that leave a partial block, and rows read ``gap`` apart."""
+       residual=st.booleans(), parallel=st.booleans(), seed=st.integers(0, 2**16))
+def test_product_equals_the_matrix_product(m, r, rows, width, gap, relu, residual, parallel,
+                                           seed):
+    """Every pixel of every row, with widths that leave 16-wide tails (started early), channel
+    counts that leave a partial block, reductions over several blocks of rows (``DEPTH``), and
+    rows read ``gap`` apart."""
     rng = np.random.default_rng(seed)
     row_in = width + gap
     offsets = rng.permutation(r).astype(np.int64) * (rows * row_in + 3)
     x = rng.standard_normal(int(offsets.max()) + rows * row_in + 3).astype(np.float32)
     w = rng.standard_normal((m, r)).astype(np.float32)
     bias = rng.standard_normal(m).astype(np.float32)
+    z = rng.standard_normal(m * rows * width).astype(np.float32) if residual else None
     out = np.full(m * rows * width, np.nan, np.float32)
     with patch.object(activations, "PARALLEL_MIN", 1 if parallel else 1 << 62):
         conv_direct.product(conv_direct.pack(w), x, offsets, out, (rows, width, row_in, width),
-                            rows * width, m, bias, relu)
+                            rows * width, m, bias, relu, z)
     b = np.stack([x[o + np.arange(rows)[:, None] * row_in + np.arange(width)] for o in offsets])
     want = np.einsum("mr,ryq->myq", w.astype(np.float64), b.astype(np.float64)) + \
         bias[:, None, None]
+    if residual:
+        want += z.reshape(m, rows, width)
     if relu:
         want = np.maximum(want, 0)
-    np.testing.assert_allclose(out.reshape(m, rows, width), want, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(out.reshape(m, rows, width), want, rtol=1e-4, atol=1e-3)
 
 
 def test_pack_pads_the_last_block_with_zeros():
@@ -100,6 +105,7 @@ def test_conv_through_the_direct_kernel_matches_reference(c, m, size, k, stride,
 GRIDS = {   # name: (c, m, kernel, stride, size, the grid the product runs on)
     "1x1: the image": (12, 10, 1, 1, 9, lambda oh, ow, wq: (1, oh * ow, oh * ow, oh * ow)),
     "tiles per row": (5, 9, 3, 1, 16, lambda oh, ow, wq: (oh, ow, wq, ow)),
+    "tiles per row, rows in blocks": (40, 9, 3, 1, 16, lambda oh, ow, wq: (oh, ow, wq, ow)),
     "widened grid": (5, 9, 3, 1, 13, lambda oh, ow, wq: (1, oh * wq, oh * wq, oh * wq)),
     "stride 2, widened": (3, 17, 3, 2, 21, lambda oh, ow, wq: (1, oh * wq, oh * wq, oh * wq)),
 }

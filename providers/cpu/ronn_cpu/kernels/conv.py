@@ -218,7 +218,7 @@ def build_conv(build, *, activation, alpha, beta, concat=(0, 0)):
                 columns_geometry(kh, kw, sh, sw, dh, dw, oh, ow)
             use_winograd = winograd_only or (wino is not None and winograd_pays(c, oh, ow))
             tiles = None
-            if tiles_usable and not use_winograd and \
+            if tiles_usable and not use_winograd and conv_direct.pays(m * kk, oh * ow) and \
                     oh * (ow if direct else windows.wq) >= conv_direct.NARROW:
                 tiles = conv_direct.image_offsets(c, oh * ow) if direct else \
                     conv_direct.plane_offsets(windows.taps, c, windows.rows * windows.wq)
@@ -293,32 +293,32 @@ def build_conv(build, *, activation, alpha, beta, concat=(0, 0)):
 def _tiled_conv(xi, oi, zi, operands, offsets, direct, windows, sh, sw, pt, pl, code, alpha,
                 beta, empty):
     """One image through the direct kernel (``conv_direct``): ``oi`` (M, OH, OW) =
-    act(conv(``xi``) + bias [+ ``zi``]). ReLU without a residual runs in the kernel; anything
-    else, and the widened grid of padded or multi-tap convs, goes through the epilogue."""
+    act(conv(``xi``) + bias [+ ``zi``]). The kernel adds the bias, the residual and ReLU where
+    it writes ``oi`` itself; other activations, and the widened grid of padded or multi-tap
+    convs, finish in the epilogue."""
     weights, bias = operands
     m, oh, ow = oi.shape
-    in_kernel = code == RELU and zi.size == 0
-    rest = NONE if in_kernel else code
-    out = oi.reshape(-1)
-    if direct:                      # the image is the one plane; the output is written in place
-        p = oh * ow
-        conv_direct.product(weights, xi.reshape(-1), offsets, out, (1, p, p, p), p, m, bias,
-                            in_kernel)
-        if zi.size or rest != NONE:
-            epilogue(oi.reshape(m, p), oi, empty, zi, ow, rest, alpha, beta)
-        return
-    _, flat = filled_planes(xi, windows, sh, sw, pt, pl, scratch)
-    wq = windows.wq
-    if ROW_TILES and conv_direct.row_tiles_pay(oh, ow, wq):   # tiles per row, straight into oi
-        conv_direct.product(weights, flat, offsets, out, (oh, ow, wq, ow), oh * ow, m, bias,
-                            in_kernel)
-        if zi.size or rest != NONE:
-            epilogue(oi.reshape(m, oh * ow), oi, empty, zi, ow, rest, alpha, beta)
-        return
-    p = oh * wq                     # the widened grid, compacted by the epilogue
-    product = _product_scratch(m * p, xi.dtype)
-    conv_direct.product(weights, flat, offsets, product, (1, p, p, p), p, m, bias, in_kernel)
-    epilogue(product.reshape(m, p), oi, empty, zi, wq, rest, alpha, beta)
+    relu = code == RELU
+    out, nothing = oi.reshape(-1), zi[:0]
+    residual = zi.reshape(-1) if zi.size else None
+    if direct:                              # the image is the one plane
+        src, grid = xi.reshape(-1), (1, oh * ow, oh * ow, oh * ow)
+    else:
+        _, src = filled_planes(xi, windows, sh, sw, pt, pl, scratch)
+        wq = windows.wq
+        grid = (oh, ow, wq, ow) if ROW_TILES and conv_direct.row_tiles_pay(oh, ow, wq) else None
+        if grid is None:                    # the widened grid, compacted by the epilogue
+            p = oh * wq
+            product = _product_scratch(m * p, xi.dtype)
+            in_kernel = relu and residual is None
+            conv_direct.product(weights, src, offsets, product, (1, p, p, p), p, m, bias,
+                                in_kernel)
+            epilogue(product.reshape(m, p), oi, empty, zi, wq, NONE if in_kernel else code,
+                     alpha, beta)
+            return
+    conv_direct.product(weights, src, offsets, out, grid, oh * ow, m, bias, relu, residual)
+    if not relu and code != NONE:
+        epilogue(oi.reshape(m, oh * ow), oi, empty, nothing, ow, code, alpha, beta)
 
 
 def channel_buffer(into, part_shape: tuple, channels: int, dtype) -> np.ndarray:

@@ -24,13 +24,16 @@ import numba
 import numpy as np
 
 from ronn_cpu.kernels.activations import threads, worth_parallel
-from ronn_cpu.kernels.direct_tile import HAS_AVX512, NARROW, OCB, WIDE, tile_narrow, tile_wide
+from ronn_cpu.kernels.direct_tile import (ACCUMULATE, FINISH, HAS_AVX512, NARROW, OCB, RELU,
+                                         RESIDUAL, WIDE, tile_narrow, tile_wide)
 
 ENABLED = HAS_AVX512
 # packed weights up to this size: a thread streams a channel block's (R, 8) weights once per
 # 48 pixels, so they should stay in L2 (1000x512 at 13x13: 2 MB, 300 GFLOP/s)
 MAX_WEIGHT_BYTES = 1 << 20
 ROW_WASTE = 1.0
+# reduction rows per block: a wide tile's input, 48 pixels x DEPTH rows, stays in L1
+DEPTH = 128
 # 3x3 stride-1 convs with weights up to this size run here rather than through Winograd.
 # Measured at 2 threads, direct vs Winograd (ms): 64 -> 64 at 56x56 0.68 vs 1.03, 48 -> 64 at
 # 28x28 0.16 vs 0.23, 128 -> 32 at 28x28 0.23 vs 0.32, 96 -> 128 at 28x28 0.56 vs 0.61; even at
@@ -43,6 +46,14 @@ def usable(dtype, group: int, weights: int) -> bool:
     to stay in L2. (Each shape needs a row of at least ``NARROW`` output pixels too.)"""
     return ENABLED and np.dtype(dtype) == np.float32 and group == 1 and \
         weights * 4 <= MAX_WEIGHT_BYTES
+
+
+def pays(weights: int, pixels: int) -> bool:
+    """Whether a usable conv should run here on a map of ``pixels`` output pixels: past 512 KB
+    of weights only on maps of 256 pixels or more. Measured at 2 threads against OpenBLAS on
+    packed weights (ms): 1024 -> 256 1x1 at 14x14 0.36 vs 0.31, at 28x28 512 -> 256 0.61 vs
+    0.65."""
+    return weights * 4 <= OVER_WINOGRAD_BYTES or pixels >= 256
 
 
 def beats_winograd(weights: int) -> bool:
@@ -74,27 +85,52 @@ def plane_offsets(taps: np.ndarray, channels: int, plane: int) -> np.ndarray:
 
 
 @numba.njit(cache=True, inline="always")
-def _units(wp, x, offs, out, grid, ostride, m, bias, relu, u0, u1):
+def _tile(wide, wp, wo, x, xo, offs, r0, r1, out, oo, ostride, valid, bias, bo, z, zo, zstride,
+          flags):
+    if wide:
+        tile_wide(wp, wo, x, xo, offs, r0, r1, out, oo, ostride, valid, bias, bo, z, zo,
+                  zstride, flags)
+    else:
+        tile_narrow(wp, wo, x, xo, offs, r0, r1, out, oo, ostride, valid, bias, bo, z, zo,
+                    zstride, flags)
+
+
+@numba.njit(cache=True, inline="always")
+def _units(wp, x, offs, out, grid, ostride, m, bias, z, finish, u0, u1):
     """Units ``[u0, u1)`` of the ``grid`` (rows, width, input row stride, output row stride):
     unit ``u`` is pixel tile ``u // blocks`` (row-major, whole tiles first in each row), channel
-    block ``u % blocks``."""
+    block ``u % blocks``. Each tile sums its rows in blocks of ``DEPTH``, every channel block
+    per row block, so the tile's input stays in L1. The last tile of a row that does not end on
+    a whole vector starts early and overlaps the one before: it sums into ``tail`` and stores
+    only its own pixels (another thread may be summing the overlap)."""
     rows, width, row_in, row_out = grid
     nr, blocks = offs.size, wp.shape[0]
     wide = width // WIDE
     per_row = wide + -(-(width - wide * WIDE) // NARROW)
-    for u in range(u0, u1):
-        t, b = u // blocks, u % blocks
+    tail = np.empty(blocks * OCB * NARROW, np.float32)
+    for t in range(u0 // blocks, -(-u1 // blocks)):
+        b0, b1 = max(u0 - t * blocks, 0), min(u1 - t * blocks, blocks)
         y, k = t // per_row, t % per_row
-        first = b * OCB
-        valid = min(OCB, m - first)
-        if k < wide:
-            q = k * WIDE
-            tile_wide(wp, b * nr * OCB, x, y * row_in + q, offs, nr, out,
-                      first * ostride + y * row_out + q, ostride, valid, bias, first, relu)
-        else:
-            q = min(wide * WIDE + (k - wide) * NARROW, width - NARROW)
-            tile_narrow(wp, b * nr * OCB, x, y * row_in + q, offs, nr, out,
-                        first * ostride + y * row_out + q, ostride, valid, bias, first, relu)
+        q = k * WIDE if k < wide else wide * WIDE + (k - wide) * NARROW
+        early = max(0, q + NARROW - width) if k >= wide else 0
+        q -= early
+        for r0 in range(0, nr, DEPTH):
+            r1 = min(nr, r0 + DEPTH)
+            flags = (ACCUMULATE if r0 else 0) | (finish if r1 == nr else 0)
+            for b in range(b0, b1):
+                first = b * OCB
+                valid = min(OCB, m - first)
+                at = first * ostride + y * row_out + q
+                if early:
+                    _tile(False, wp, b * nr * OCB, x, y * row_in + q, offs, r0, r1, tail,
+                          first * NARROW, NARROW, valid, bias, first, z, at, ostride, flags)
+                    if r1 == nr:
+                        for j in range(valid):
+                            for lane in range(early, NARROW):
+                                out[at + j * ostride + lane] = tail[(first + j) * NARROW + lane]
+                else:
+                    _tile(k < wide, wp, b * nr * OCB, x, y * row_in + q, offs, r0, r1, out, at,
+                          ostride, valid, bias, first, z, at, ostride, flags)
 
 
 @numba.njit(cache=True, inline="always")
@@ -104,18 +140,37 @@ def _unit_count(wp, grid):
     return rows * (wide + -(-(width - wide * WIDE) // NARROW)) * wp.shape[0]
 
 
-@numba.njit(cache=True, parallel=True)
-def _product_parallel(wp, x, offs, out, grid, ostride, m, bias, relu, parts):
+@numba.njit(cache=True)
+def _split(wp, grid, parts):
+    """Unit boundaries giving each of ``parts`` threads an equal share of the pixels (a wide
+    tile counts 3, a 16-wide one 1): split by count, 14x14 maps left one thread 15% more."""
+    width, blocks = grid[1], wp.shape[0]
+    wide = width // WIDE
+    per_row = wide + -(-(width - wide * WIDE) // NARROW)
     units = _unit_count(wp, grid)
-    per = -(-units // parts)
+    total = grid[0] * (wide * 3 + per_row - wide) * blocks
+    bounds = np.empty(parts + 1, np.int64)
+    bounds[0], part, done = 0, 1, 0
+    for u in range(units):
+        done += 3 if (u // blocks) % per_row < wide else 1
+        while part < parts and done * parts >= part * total:
+            bounds[part] = u + 1
+            part += 1
+    bounds[part:] = units
+    return bounds
+
+
+@numba.njit(cache=True, parallel=True)
+def _product_parallel(wp, x, offs, out, grid, ostride, m, bias, z, finish, parts):
+    bounds = _split(wp, grid, parts)
     for part in numba.prange(parts):
-        _units(wp, x, offs, out, grid, ostride, m, bias, relu, part * per,
-               min(units, (part + 1) * per))
+        _units(wp, x, offs, out, grid, ostride, m, bias, z, finish, bounds[part],
+               bounds[part + 1])
 
 
 @numba.njit(cache=True)
-def _product_serial(wp, x, offs, out, grid, ostride, m, bias, relu):
-    _units(wp, x, offs, out, grid, ostride, m, bias, relu, 0, _unit_count(wp, grid))
+def _product_serial(wp, x, offs, out, grid, ostride, m, bias, z, finish):
+    _units(wp, x, offs, out, grid, ostride, m, bias, z, finish, 0, _unit_count(wp, grid))
 
 
 def computed(width: int) -> int:
@@ -124,15 +179,19 @@ def computed(width: int) -> int:
     return wide * WIDE + -(-(width - wide * WIDE) // NARROW) * NARROW
 
 
-def product(wp, x, offs, out, grid: tuple, ostride: int, m: int, bias, relu: bool) -> None:
+def product(wp, x, offs, out, grid: tuple, ostride: int, m: int, bias, relu: bool,
+            residual=None) -> None:
     """``out[j * ostride + y * row_out + q] = act(bias[j] + sum_r W[j, r] * x[offs[r] + y *
-    row_in + q])`` for the ``m`` channels, ``y < rows`` and ``q < width``, ``grid`` being
-    (rows, width, row_in, row_out); ``x``, ``out`` flat float32, ``bias`` ``m`` values."""
+    row_in + q] (+ residual[same place]))`` for the ``m`` channels, ``y < rows`` and
+    ``q < width``, ``grid`` being (rows, width, row_in, row_out); ``x``, ``out``,
+    ``residual`` flat float32, ``bias`` ``m`` values."""
     grid = tuple(int(v) for v in grid)
+    finish = FINISH | (RELU if relu else 0) | (RESIDUAL if residual is not None else 0)
+    z = out if residual is None else residual
     if worth_parallel(m * grid[0] * grid[1] * offs.size // 16):
-        _product_parallel(wp, x, offs, out, grid, ostride, m, bias, int(relu), threads())
+        _product_parallel(wp, x, offs, out, grid, ostride, m, bias, z, finish, threads())
     else:
-        _product_serial(wp, x, offs, out, grid, ostride, m, bias, int(relu))
+        _product_serial(wp, x, offs, out, grid, ostride, m, bias, z, finish)
 
 
 def row_tiles_pay(out_h: int, out_w: int, wq: int) -> bool:
