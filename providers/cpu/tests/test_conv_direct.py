@@ -81,18 +81,21 @@ def reference_conv(x, w, b, attrs):
 
 
 @settings(max_examples=40, deadline=None)
-@given(c=st.integers(1, 12), m=st.integers(1, 19), size=st.integers(3, 40),
-       k=st.sampled_from([1, 3, 5]), stride=st.integers(1, 2), dilation=st.integers(1, 2),
-       pad=st.integers(0, 2), seed=st.integers(0, 999))
-def test_conv_through_the_direct_kernel_matches_reference(c, m, size, k, stride, dilation,
-                                                          pad, seed):
+@given(c=st.integers(1, 12), m=st.integers(1, 19), group=st.sampled_from([1, 1, 2, 3]),
+       size=st.integers(3, 40), k=st.sampled_from([1, 3, 5]), stride=st.integers(1, 2),
+       dilation=st.integers(1, 2), pad=st.integers(0, 2), seed=st.integers(0, 999))
+def test_conv_through_the_direct_kernel_matches_reference(c, m, group, size, k, stride,
+                                                          dilation, pad, seed):
+    """Groups of 16+ output channels run here too, the groups' blocks in one pass."""
+    if group > 1:
+        c, m = group * (1 + c % 5), group * (16 + m % 5)
     size = max(size, (k - 1) * dilation + 1)
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((2, c, size, size)).astype(np.float32)
-    w = rng.standard_normal((m, c, k, k)).astype(np.float32)
+    w = rng.standard_normal((m, c // group, k, k)).astype(np.float32)
     b = rng.standard_normal(m).astype(np.float32)
     attrs = {"kernel_shape": [k, k], "strides": [stride] * 2, "dilations": [dilation] * 2,
-             "pads": [pad] * 4}
+             "pads": [pad] * 4, "group": group}
     want = reference_conv(x, w, b, attrs)
     with direct_products() as grids:
         got = run_both(one_node("Conv", x, attrs, [w, b]), {"x": x})
@@ -102,12 +105,14 @@ def test_conv_through_the_direct_kernel_matches_reference(c, m, size, k, stride,
     assert bool(grids) == (oh * (ow if k == 1 and stride == 1 and not pad else wq) >= 16)
 
 
-GRIDS = {   # name: (c, m, kernel, stride, size, the grid the product runs on)
+GRIDS = {   # name: (c, m, kernel, stride, size, the grid the product runs on[, groups])
     "1x1: the image": (12, 10, 1, 1, 9, lambda oh, ow, wq: (1, oh * ow, oh * ow, oh * ow)),
     "tiles per row": (5, 9, 3, 1, 16, lambda oh, ow, wq: (oh, ow, wq, ow)),
     "tiles per row, rows in blocks": (40, 9, 3, 1, 16, lambda oh, ow, wq: (oh, ow, wq, ow)),
     "widened grid": (5, 9, 3, 1, 13, lambda oh, ow, wq: (1, oh * wq, oh * wq, oh * wq)),
     "stride 2, widened": (3, 17, 3, 2, 21, lambda oh, ow, wq: (1, oh * wq, oh * wq, oh * wq)),
+    "1x1, 3 groups": (6, 54, 1, 1, 9, lambda oh, ow, wq: (1, oh * ow, oh * ow, oh * ow), 3),
+    "tiles per row, 2 groups": (8, 34, 3, 1, 16, lambda oh, ow, wq: (oh, ow, wq, ow), 2),
 }
 
 
@@ -117,12 +122,13 @@ GRIDS = {   # name: (c, m, kernel, stride, size, the grid the product runs on)
     ("Sigmoid", [], True)])
 def test_fused_conv_on_each_grid(case, activation, params, residual):
     """ReLU without a residual runs inside the kernel; the rest in the epilogue after it."""
-    c, m, k, s, size, grid = GRIDS[case]
+    c, m, k, s, size, grid, *groups = GRIDS[case]
+    group = groups[0] if groups else 1
     rng = np.random.default_rng(len(case))
     x = rng.standard_normal((2, c, size, size)).astype(np.float32)
-    w = rng.standard_normal((m, c, k, k)).astype(np.float32)
+    w = rng.standard_normal((m, c // group, k, k)).astype(np.float32)
     b = rng.standard_normal(m).astype(np.float32)
-    attrs = {"kernel_shape": [k, k], "strides": [s, s], "pads": [k // 2] * 4}
+    attrs = {"kernel_shape": [k, k], "strides": [s, s], "pads": [k // 2] * 4, "group": group}
     conv_out = reference_conv(x, w, b, attrs)
     feeds, inputs, pre = {"x": x}, ["x", "w", "b"], conv_out
     if residual:

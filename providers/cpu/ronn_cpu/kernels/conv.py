@@ -142,7 +142,7 @@ def build_conv(build, *, activation, alpha, beta, concat=(0, 0)):
     dh, dw = dilations
     kk = cg * kh * kw
     rank, dtype, channels = (3 if one_d else 4), w.dtype, cg * group
-    tiles_usable = conv_direct.usable(dtype, group, m * kk) and not depth
+    tiles_usable = conv_direct.usable(dtype, group, m, m * kk) and not depth
     wino = winograd.weights(w) if WINOGRAD and \
         winograd.usable(kernel_shape, strides, dilations, group, m, cg) and \
         not (tiles_usable and conv_direct.beats_winograd(m * kk)) else None
@@ -159,8 +159,10 @@ def build_conv(build, *, activation, alpha, beta, concat=(0, 0)):
 
     def tile_operands() -> tuple:
         if not tiled:
-            tiled.append((conv_direct.pack(gemm_weights.array()),
-                          np.ascontiguousarray(b if bias is not None else np.zeros(m, dtype))))
+            packed = conv_direct.pack(gemm_weights.array()) if group == 1 else \
+                conv_direct.pack_groups(grouped)
+            tiled.append((packed, np.ascontiguousarray(b if bias is not None
+                                                       else np.zeros(m, dtype))))
         return tiled[0]
 
     def taps_pay(columns: int) -> bool:
@@ -182,8 +184,8 @@ def build_conv(build, *, activation, alpha, beta, concat=(0, 0)):
         return gather_w[0]
 
     # input spatial shape -> (pads, output size, 1x1 direct, gather index or None, window
-    # geometry, per-tap GEMMs?, Winograd?, direct-kernel row offsets or None): the path is
-    # chosen once per shape
+    # geometry, per-tap GEMMs?, Winograd?, direct kernel (row offsets, group stride) or None):
+    # the path is chosen once per shape
     geometry: dict[tuple, tuple] = {}
 
     build.take(1)                       # the callable holds the weights (and bias) from here
@@ -220,8 +222,9 @@ def build_conv(build, *, activation, alpha, beta, concat=(0, 0)):
             tiles = None
             if tiles_usable and not use_winograd and conv_direct.pays(m * kk, oh * ow) and \
                     oh * (ow if direct else windows.wq) >= conv_direct.NARROW:
-                tiles = conv_direct.image_offsets(c, oh * ow) if direct else \
-                    conv_direct.plane_offsets(windows.taps, c, windows.rows * windows.wq)
+                plane = oh * ow if direct else windows.rows * windows.wq
+                tiles = (conv_direct.image_offsets(cg, plane) if direct else
+                         conv_direct.plane_offsets(windows.taps, c, plane, cg), cg * plane)
             taps = windows is not None and tiles is None and not use_winograd and \
                 taps_pay(oh * windows.wq)
             if taps and not tap_weights:
@@ -245,8 +248,8 @@ def build_conv(build, *, activation, alpha, beta, concat=(0, 0)):
             xi, oi = x4[i], out[i]
             zi = no_residual if z4 is None else z4[i]
             if tiles is not None:
-                _tiled_conv(xi, oi, zi, tile_operands(), tiles, direct, windows, sh, sw, pt, pl,
-                            code, alpha, beta, empty)
+                _tiled_conv(xi, oi, zi, tile_operands(), tiles, group, direct, windows, sh, sw,
+                            pt, pl, code, alpha, beta, empty)
                 continue
             if taps:
                 product = oi.reshape(m, p) if windows.wq == ow else \
@@ -290,13 +293,14 @@ def build_conv(build, *, activation, alpha, beta, concat=(0, 0)):
     return run
 
 
-def _tiled_conv(xi, oi, zi, operands, offsets, direct, windows, sh, sw, pt, pl, code, alpha,
-                beta, empty):
+def _tiled_conv(xi, oi, zi, operands, tiles, group, direct, windows, sh, sw, pt, pl, code,
+                alpha, beta, empty):
     """One image through the direct kernel (``conv_direct``): ``oi`` (M, OH, OW) =
     act(conv(``xi``) + bias [+ ``zi``]). The kernel adds the bias, the residual and ReLU where
     it writes ``oi`` itself; other activations, and the widened grid of padded or multi-tap
     convs, finish in the epilogue."""
     weights, bias = operands
+    offsets, group_stride = tiles
     m, oh, ow = oi.shape
     relu = code == RELU
     out, nothing = oi.reshape(-1), zi[:0]
@@ -312,11 +316,12 @@ def _tiled_conv(xi, oi, zi, operands, offsets, direct, windows, sh, sw, pt, pl, 
             product = _product_scratch(m * p, xi.dtype)
             in_kernel = relu and residual is None
             conv_direct.product(weights, src, offsets, product, (1, p, p, p), p, m, bias,
-                                in_kernel)
+                                in_kernel, None, group, group_stride)
             epilogue(product.reshape(m, p), oi, empty, zi, wq, NONE if in_kernel else code,
                      alpha, beta)
             return
-    conv_direct.product(weights, src, offsets, out, grid, oh * ow, m, bias, relu, residual)
+    conv_direct.product(weights, src, offsets, out, grid, oh * ow, m, bias, relu, residual,
+                        group, group_stride)
     if not relu and code != NONE:
         epilogue(oi.reshape(m, oh * ow), oi, empty, nothing, ow, code, alpha, beta)
 

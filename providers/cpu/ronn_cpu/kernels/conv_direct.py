@@ -31,6 +31,7 @@ ENABLED = HAS_AVX512
 # packed weights up to this size: a thread streams a channel block's (R, 8) weights once per
 # 48 pixels, so they should stay in L2 (1000x512 at 13x13: 2 MB, 300 GFLOP/s)
 MAX_WEIGHT_BYTES = 1 << 20
+MIN_GROUP_CHANNELS = 16
 ROW_WASTE = 1.0
 # reduction rows per block: a wide tile's input, 48 pixels x DEPTH rows, stays in L1
 DEPTH = 128
@@ -41,11 +42,12 @@ DEPTH = 128
 OVER_WINOGRAD_BYTES = 512 << 10
 
 
-def usable(dtype, group: int, weights: int) -> bool:
-    """Whether the direct kernel can run a conv: float32, one group, and weights small enough
-    to stay in L2. (Each shape needs a row of at least ``NARROW`` output pixels too.)"""
-    return ENABLED and np.dtype(dtype) == np.float32 and group == 1 and \
-        weights * 4 <= MAX_WEIGHT_BYTES
+def usable(dtype, group: int, out_channels: int, weights: int) -> bool:
+    """Whether the direct kernel can run a conv: float32, weights small enough to stay in L2,
+    and one group or groups of ``MIN_GROUP_CHANNELS`` output channels or more (a depthwise
+    conv would fill 1 of 8 rows of a tile). (Each shape needs ``NARROW`` output pixels too.)"""
+    return ENABLED and np.dtype(dtype) == np.float32 and weights * 4 <= MAX_WEIGHT_BYTES and \
+        (group == 1 or out_channels // group >= MIN_GROUP_CHANNELS)
 
 
 def pays(weights: int, pixels: int) -> bool:
@@ -62,6 +64,11 @@ def beats_winograd(weights: int) -> bool:
     return weights * 4 <= OVER_WINOGRAD_BYTES
 
 
+def pack_groups(w3: np.ndarray) -> np.ndarray:
+    """Weights (G, M / G, R) as each group's ``pack``, stacked."""
+    return np.concatenate([pack(w) for w in w3])
+
+
 def pack(w2: np.ndarray) -> np.ndarray:
     """Weights (M, R) as (ceil(M / 8), R, 8) float32, the missing channels zero."""
     m, r = w2.shape
@@ -76,11 +83,12 @@ def image_offsets(channels: int, pixels: int) -> np.ndarray:
     return np.arange(channels, dtype=np.int64) * pixels
 
 
-def plane_offsets(taps: np.ndarray, channels: int, plane: int) -> np.ndarray:
-    """Row offsets over the phase planes: row ``c * T + t`` is where tap ``t`` (phase, flat
-    offset in ``taps``) of channel ``c`` starts, the order of ``W.reshape(M, C * T)``."""
+def plane_offsets(taps: np.ndarray, channels: int, plane: int, first: int = 0) -> np.ndarray:
+    """Row offsets over the phase planes of ``channels`` channels: row ``c * T + t`` is where
+    tap ``t`` (phase, flat offset in ``taps``) of channel ``c`` starts, the order of
+    ``W.reshape(M, C * T)``; the first ``first`` channels (one group's) when given."""
     phase, start = taps[:, 0], taps[:, 1]
-    c = np.arange(channels, dtype=np.int64)[:, None]
+    c = np.arange(first or channels, dtype=np.int64)[:, None]
     return ((phase[None, :] * channels + c) * plane + start[None, :]).reshape(-1)
 
 
@@ -96,15 +104,18 @@ def _tile(wide, wp, wo, x, xo, offs, r0, r1, out, oo, ostride, valid, bias, bo, 
 
 
 @numba.njit(cache=True, inline="always")
-def _units(wp, x, offs, out, grid, ostride, m, bias, z, finish, u0, u1):
+def _units(wp, x, offs, out, grid, ostride, groups, bias, z, finish, u0, u1):
     """Units ``[u0, u1)`` of the ``grid`` (rows, width, input row stride, output row stride):
     unit ``u`` is pixel tile ``u // blocks`` (row-major, whole tiles first in each row), channel
-    block ``u % blocks``. Each tile sums its rows in blocks of ``DEPTH``, every channel block
+    block ``u % blocks``; ``groups`` (count, channels per group, input offset per group): the
+    blocks of each group in turn, its rows read ``group * stride`` further on. Each tile sums its rows in blocks of ``DEPTH``, every channel block
     per row block, so the tile's input stays in L1. The last tile of a row that does not end on
     a whole vector starts early and overlaps the one before: it sums into ``tail`` and stores
     only its own pixels (another thread may be summing the overlap)."""
     rows, width, row_in, row_out = grid
     nr, blocks = offs.size, wp.shape[0]
+    count, per_group, group_stride = groups
+    group_blocks = blocks // count
     wide = width // WIDE
     per_row = wide + -(-(width - wide * WIDE) // NARROW)
     tail = np.empty(blocks * OCB * NARROW, np.float32)
@@ -118,19 +129,21 @@ def _units(wp, x, offs, out, grid, ostride, m, bias, z, finish, u0, u1):
             r1 = min(nr, r0 + DEPTH)
             flags = (ACCUMULATE if r0 else 0) | (finish if r1 == nr else 0)
             for b in range(b0, b1):
-                first = b * OCB
-                valid = min(OCB, m - first)
+                g, local = b // group_blocks, (b % group_blocks) * OCB
+                first = g * per_group + local
+                valid = min(OCB, per_group - local)
                 at = first * ostride + y * row_out + q
+                xo = g * group_stride + y * row_in + q
                 if early:
-                    _tile(False, wp, b * nr * OCB, x, y * row_in + q, offs, r0, r1, tail,
-                          first * NARROW, NARROW, valid, bias, first, z, at, ostride, flags)
+                    _tile(False, wp, b * nr * OCB, x, xo, offs, r0, r1, tail, b * OCB * NARROW,
+                          NARROW, valid, bias, first, z, at, ostride, flags)
                     if r1 == nr:
                         for j in range(valid):
                             for lane in range(early, NARROW):
-                                out[at + j * ostride + lane] = tail[(first + j) * NARROW + lane]
+                                out[at + j * ostride + lane] = tail[(b * OCB + j) * NARROW + lane]
                 else:
-                    _tile(k < wide, wp, b * nr * OCB, x, y * row_in + q, offs, r0, r1, out, at,
-                          ostride, valid, bias, first, z, at, ostride, flags)
+                    _tile(k < wide, wp, b * nr * OCB, x, xo, offs, r0, r1, out, at, ostride,
+                          valid, bias, first, z, at, ostride, flags)
 
 
 @numba.njit(cache=True, inline="always")
@@ -161,16 +174,16 @@ def _split(wp, grid, parts):
 
 
 @numba.njit(cache=True, parallel=True)
-def _product_parallel(wp, x, offs, out, grid, ostride, m, bias, z, finish, parts):
+def _product_parallel(wp, x, offs, out, grid, ostride, groups, bias, z, finish, parts):
     bounds = _split(wp, grid, parts)
     for part in numba.prange(parts):
-        _units(wp, x, offs, out, grid, ostride, m, bias, z, finish, bounds[part],
+        _units(wp, x, offs, out, grid, ostride, groups, bias, z, finish, bounds[part],
                bounds[part + 1])
 
 
 @numba.njit(cache=True)
-def _product_serial(wp, x, offs, out, grid, ostride, m, bias, z, finish):
-    _units(wp, x, offs, out, grid, ostride, m, bias, z, finish, 0, _unit_count(wp, grid))
+def _product_serial(wp, x, offs, out, grid, ostride, groups, bias, z, finish):
+    _units(wp, x, offs, out, grid, ostride, groups, bias, z, finish, 0, _unit_count(wp, grid))
 
 
 def computed(width: int) -> int:
@@ -180,18 +193,20 @@ def computed(width: int) -> int:
 
 
 def product(wp, x, offs, out, grid: tuple, ostride: int, m: int, bias, relu: bool,
-            residual=None) -> None:
+            residual=None, groups: int = 1, group_stride: int = 0) -> None:
     """``out[j * ostride + y * row_out + q] = act(bias[j] + sum_r W[j, r] * x[offs[r] + y *
     row_in + q] (+ residual[same place]))`` for the ``m`` channels, ``y < rows`` and
     ``q < width``, ``grid`` being (rows, width, row_in, row_out); ``x``, ``out``,
-    ``residual`` flat float32, ``bias`` ``m`` values."""
+    ``residual`` flat float32, ``bias`` ``m`` values. With ``groups``, channel ``j`` of group
+    ``g`` reads ``x`` from ``g * group_stride`` on, and ``wp`` is the groups' packs, stacked."""
     grid = tuple(int(v) for v in grid)
     finish = FINISH | (RELU if relu else 0) | (RESIDUAL if residual is not None else 0)
     z = out if residual is None else residual
+    spec = (int(groups), int(m) // int(groups), int(group_stride))
     if worth_parallel(m * grid[0] * grid[1] * offs.size // 16):
-        _product_parallel(wp, x, offs, out, grid, ostride, m, bias, z, finish, threads())
+        _product_parallel(wp, x, offs, out, grid, ostride, spec, bias, z, finish, threads())
     else:
-        _product_serial(wp, x, offs, out, grid, ostride, m, bias, z, finish)
+        _product_serial(wp, x, offs, out, grid, ostride, spec, bias, z, finish)
 
 
 def row_tiles_pay(out_h: int, out_w: int, wq: int) -> bool:

@@ -83,6 +83,9 @@ def _fill_plane(src, x_shape, flat, phases, task, sh, sw, pt, pl, rows, wq, pad)
         if sw == 1:
             for v in range(np.uint64(v1 - v0)):
                 flat[row + first + v] = src[at + v]
+        elif sw == 2:                   # a constant stride: LLVM vectorizes it with shuffles
+            for v in range(np.uint64(v1 - v0)):
+                flat[row + first + v] = src[at + np.uint64(2) * v]
         else:
             for v in range(np.uint64(v1 - v0)):
                 flat[row + first + v] = src[at + v * step]
