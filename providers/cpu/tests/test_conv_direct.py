@@ -88,7 +88,7 @@ def test_conv_through_the_direct_kernel_matches_reference(c, m, group, size, k, 
                                                           dilation, pad, seed):
     """Groups of 16+ output channels run here too, the groups' blocks in one pass."""
     if group > 1:
-        c, m = group * (1 + c % 5), group * (16 + m % 5)
+        c, m = group * (2 + c % 4), group * (16 + m % 5)     # not depthwise: 2+ per group
     size = max(size, (k - 1) * dilation + 1)
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((2, c, size, size)).astype(np.float32)
@@ -143,3 +143,35 @@ def test_fused_conv_on_each_grid(case, activation, params, residual):
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
     oh, ow = conv_out.shape[2:]
     assert grids and set(grids) == {grid(oh, ow, ow + 2 // s)}
+
+
+@settings(max_examples=30, deadline=None)
+@given(m=st.integers(1, 30), r=st.integers(1, 50), seed=st.integers(0, 999))
+def test_unpack_restores_the_packed_weights_exactly(m, r, seed):
+    w = np.random.default_rng(seed).standard_normal((m, r)).astype(np.float32)
+    np.testing.assert_array_equal(conv_direct.unpack(conv_direct.pack(w), m), w)
+
+
+def test_a_conv_holds_packed_weights_and_makes_plain_ones_for_another_path():
+    """The direct kernel's pack is the only copy kept; a tiny input (the gather path) makes the
+    plain weights from it, and both sizes match the reference."""
+    import ronn
+    from onnx import TensorProto, helper, numpy_helper
+    rng = np.random.default_rng(3)
+    w = rng.standard_normal((12, 5, 3, 3)).astype(np.float32)
+    b = rng.standard_normal(12).astype(np.float32)
+    node = helper.make_node("Conv", ["x", "w", "b"], ["y"], pads=[1, 1, 1, 1])
+    graph = helper.make_graph(
+        [node], "conv", [helper.make_tensor_value_info("x", TensorProto.FLOAT,
+                                                       [1, 5, "h", "w"])],
+        [helper.make_empty_tensor_value_info("y")],
+        [numpy_helper.from_array(w, "w"), numpy_helper.from_array(b, "b")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    with patch.object(conv_direct, "ENABLED", True):
+        session = ronn.Model.load(model.SerializeToString()).create_session(
+            optimization_level="O0")
+        for size in (16, 2):
+            x = rng.standard_normal((1, 5, size, size)).astype(np.float32)
+            np.testing.assert_allclose(session.run({"x": x})["y"],
+                                       reference_conv(x, w, b, {"pads": [1, 1, 1, 1]}),
+                                       rtol=1e-4, atol=1e-4)

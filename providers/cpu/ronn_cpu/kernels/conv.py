@@ -1,7 +1,9 @@
-"""Conv on the CPU (1-D and 2-D): weights packed once; the column matrix built from whole-row
-copies (conv_windows.py) in a per-thread scratch buffer, one BLAS GEMM over all groups, and bias +
-activation in one numba pass. 1x1 stride-1 convolutions skip the column matrix; depthwise ones run
-a direct numba loop; large 3x3 ones run Winograd."""
+"""Conv on the CPU (1-D and 2-D), the path chosen per input shape: float32 convs with weights
+that fit in L2 run the direct kernel (conv_direct.py: register tiles over the input planes);
+large 3x3 ones run Winograd; the rest build the column matrix from whole-row copies
+(conv_windows.py) in a per-thread scratch buffer, one BLAS GEMM over all groups, and bias +
+activation in one numba pass. 1x1 stride-1 convolutions skip the column matrix; depthwise ones
+run a direct numba loop; tiny ones gather through an index."""
 
 from __future__ import annotations
 
@@ -149,8 +151,14 @@ def build_conv(build, *, activation, alpha, beta, concat=(0, 0)):
     single_thread = build.threads == 1
     # Winograd for every input size (it pays on odd outputs too): the plain weights go
     winograd_only = wino is not None and (single_thread or winograd_pays(cg, 1, 1))
+    # the direct kernel's weights, packed now where it may run: then the GEMM paths' plain
+    # (M, C*KH*KW) weights are made from them only if a shape takes one of those paths
+    tile_pack = conv_direct.pack(w.reshape(m, kk)) if tiles_usable and group == 1 and \
+        not winograd_only else None
+    plain = np.ascontiguousarray(w.reshape(m, kk)) if tile_pack is None else \
+        (lambda: conv_direct.unpack(tile_pack, m))
     # the GEMM paths' weights: (M, C*KH*KW) packed where that pays, or per group
-    gemm_weights = prepacked.Lazy(np.ascontiguousarray(w.reshape(m, kk))) \
+    gemm_weights = prepacked.Lazy(plain, (m, kk), dtype) \
         if group == 1 and not winograd_only else None
     grouped = None if group == 1 else np.ascontiguousarray(w.reshape(m, kh * kw)) if depth \
         else np.ascontiguousarray(w.reshape(group, m // group, kk))
@@ -159,8 +167,7 @@ def build_conv(build, *, activation, alpha, beta, concat=(0, 0)):
 
     def tile_operands() -> tuple:
         if not tiled:
-            packed = conv_direct.pack(gemm_weights.array()) if group == 1 else \
-                conv_direct.pack_groups(grouped)
+            packed = tile_pack if group == 1 else conv_direct.pack_groups(grouped)
             tiled.append((packed, np.ascontiguousarray(b if bias is not None
                                                        else np.zeros(m, dtype))))
         return tiled[0]

@@ -1,21 +1,23 @@
 """Direct convolution: register tiles over the input planes, no column matrix, no BLAS.
 
-A float32 conv with one group is a product ``W (M, R) @ B (R, P)`` where row ``r`` of ``B``
-(input channel ``c``, tap ``t``) is a contiguous slice of an input plane: the image itself for a
-1x1 stride-1 conv (``B`` is ``x`` as (C, H*W)), else the zero-padded phase planes of
-``conv_windows`` over the widened output grid (``P = OH * WQ``; the epilogue drops the extra
-columns). ``direct_tile`` computes 8 output channels x 48 pixels per call with every
-accumulator in a register, reading ``B`` where it lies; the weights are packed once in blocks of
-8 channels, each block ``(R, 8)``.
+A float32 conv is a product ``W (M, R) @ B (R, P)`` per group, where row ``r`` of ``B`` (input
+channel ``c``, tap ``t``) is a contiguous slice of an input plane: the image itself for a 1x1
+stride-1 conv (``B`` is ``x`` as (C, H*W)), else the zero-padded phase planes of
+``conv_windows``, per output row or over the output grid widened to the plane width (the
+epilogue then drops the extra columns). ``direct_tile`` computes 8 output channels x 48 pixels
+per call with every accumulator in a register, reading ``B`` where it lies, and adds the bias,
+a residual and ReLU as it stores; the weights are packed once in blocks of 8 channels, each
+block ``(R, 8)``, the groups' blocks one after another.
 
 Work is cut into units (48 pixels x 8 channels), pixel-major, so a thread reuses one slice of
-``B`` from L1 for every channel block; pixels past the last whole 48 run as 16-wide tiles, the
-last one shifted back to end at ``P`` (it recomputes a few pixels; stores are idempotent).
+``B`` for every channel block; pixels past a row's last whole 48 run as 16-wide tiles, the last
+one started early so that it ends on the row's end.
 
 Measured at 2 threads against the im2col/BLAS paths (ms): SqueezeNet's 16 -> 64 3x3 at 55x55
 0.154 vs 0.334 (onnxruntime 0.174), 32 -> 128 at 27x27 0.150 vs 0.252; its 1x1 squeezes
-64 -> 16 at 55x55 0.021 vs ~0.06. Only where the CPU has AVX-512 (``direct_tile.HAS_AVX512``):
-elsewhere the 24 accumulators would not fit in the registers.
+64 -> 16 at 55x55 0.021 vs ~0.06; ResNet-50's 7x7 stem 0.69 vs 1.33. Only where the CPU has
+AVX-512 (``direct_tile.HAS_AVX512``): elsewhere the 24 accumulators would not fit in the
+registers (the kernel still runs there, slowly: the tests use it).
 """
 
 from __future__ import annotations
@@ -28,12 +30,15 @@ from ronn_cpu.kernels.direct_tile import (ACCUMULATE, FINISH, HAS_AVX512, NARROW
                                          RESIDUAL, WIDE, tile_narrow, tile_wide)
 
 ENABLED = HAS_AVX512
-# packed weights up to this size: a thread streams a channel block's (R, 8) weights once per
-# 48 pixels, so they should stay in L2 (1000x512 at 13x13: 2 MB, 300 GFLOP/s)
+# packed weights up to this size: a thread streams every channel block's (R, 8) weights once
+# per 48 pixels, so they should stay in L2 (1000x512 at 13x13, 2 MB: 0.74 ms vs BLAS 0.53)
 MAX_WEIGHT_BYTES = 1 << 20
 MIN_GROUP_CHANNELS = 16
+# tiles per output row when they compute at most this times the widened row (WQ pixels): at
+# 1.3 (55x55 and 27x27 maps) the widened grid and its compaction were 5-15% faster
 ROW_WASTE = 1.0
-# reduction rows per block: a wide tile's input, 48 pixels x DEPTH rows, stays in L1
+# reduction rows per block: a wide tile's input, 48 pixels x DEPTH rows, stays in L1 across
+# the channel blocks (measured within noise of no blocks on ResNet-50's 1x1 convs)
 DEPTH = 128
 # 3x3 stride-1 convs with weights up to this size run here rather than through Winograd.
 # Measured at 2 threads, direct vs Winograd (ms): 64 -> 64 at 56x56 0.68 vs 1.03, 48 -> 64 at
@@ -76,6 +81,11 @@ def pack(w2: np.ndarray) -> np.ndarray:
     padded = np.zeros((blocks * OCB, r), np.float32)
     padded[:m] = w2
     return np.ascontiguousarray(padded.reshape(blocks, OCB, r).transpose(0, 2, 1))
+
+
+def unpack(wp: np.ndarray, m: int) -> np.ndarray:
+    """The (M, R) weights ``pack`` packed, exactly."""
+    return np.ascontiguousarray(wp.transpose(0, 2, 1).reshape(-1, wp.shape[1])[:m])
 
 
 def image_offsets(channels: int, pixels: int) -> np.ndarray:
