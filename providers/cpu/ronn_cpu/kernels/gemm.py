@@ -13,6 +13,7 @@ import numpy as np
 
 from ronn_core import kernel
 from ronn_cpu.kernels.blas import ROW_MAJOR, TRANS, address, c_call, i64, matmul
+from ronn_cpu.kernels.gemm_chain import ChainLink
 from ronn_cpu.kernels.activations import (NONE, _bias_activation_serial, bias_activation,
                                           epilogue_args, fused_params, no_bias)
 
@@ -114,6 +115,8 @@ def build_gemm(build, *, activation, alpha_act, beta_act):
             bias_activation(out, row_bias, code, act_alpha, act_beta, per_column=True)
         return out
 
+    if small_b is not None:            # gemm_chain may run it with its neighbours
+        run.chain_link = ChainLink(small_b, row_bias, code, act_alpha, act_beta, SMALL_MACS)
     return run
 
 
