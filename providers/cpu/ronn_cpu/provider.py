@@ -124,9 +124,9 @@ class CPUExecutionProvider(ExecutionProvider):
     uses_reference_kernels = True
 
     def compile(self, nodes, ctx):
-        """One step per node, then each chain of small Gemms as one step (``gemm_chain``)."""
-        from ronn_cpu.kernels import gemm_chain
-        return gemm_chain.fuse(super().compile(nodes, ctx), ctx.graph)
+        """One step per node, then each run of small layers as one step (``chains``)."""
+        from ronn_cpu.kernels import chains
+        return chains.fuse(super().compile(nodes, ctx), ctx.graph)
 
     def run_context(self):
         """numba on the session's ``threads`` (all of numba's without a limit) during a run;

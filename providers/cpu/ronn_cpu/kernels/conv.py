@@ -20,7 +20,7 @@ from ronn_cpu.kernels.conv_loops import gather_columns, gather_product
 from ronn_cpu.kernels.conv_windows import (depthwise, epilogue, filled_planes, tap_products,
                                            window_columns)
 from ronn_cpu.kernels.conv_windows import window_geometry as columns_geometry
-from ronn_cpu.kernels import conv_direct, prepacked, winograd
+from ronn_cpu.kernels import conv_chain, conv_direct, prepacked, winograd
 from ronn_opset_onnx.ops.conv import window_geometry   # ONNX's rule, defined once
 
 _scratch = threading.local()
@@ -297,6 +297,15 @@ def build_conv(build, *, activation, alpha, beta, concat=(0, 0)):
                 epilogue(product, oi, b, zi, ow, code, alpha, beta)
         return out.reshape(n, m, ow) if one_d else whole
 
+    def link_of(shape) -> tuple | None:
+        """conv_chain's link for inputs of ``shape``: where the gather path ran on it."""
+        geo = geometry.get(tuple(shape[2:]))
+        if geo is None or geo[5] is None or not gemm_address or concat_channels:
+            return None
+        oh, ow = geo[2], geo[3]
+        return geo[5], gather_weights(), code, alpha, beta, (m, ow) if one_d else (m, oh, ow)
+
+    run.chain_link = conv_chain.ConvLinks(dtype, link_of)
     return run
 
 

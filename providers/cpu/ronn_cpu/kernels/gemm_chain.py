@@ -1,13 +1,8 @@
-"""Chains of small Gemms as one step: a streaming MLP's layers in one numba call.
-
-On one frame a Gemm is a few thousand multiply-adds; the Python call, numba's dispatch and the
-output array of each layer cost more than the product. ``fuse`` (called by the provider's
-``compile``) finds runs of steps whose kernel offers a ``ChainLink`` (``gemm.build_gemm`` does
-for products small enough for ``small_gemm``), each link reading only the one before, which
-nothing else reads; it replaces each run with one step that calls ``chain`` once: per row,
-every layer's ``cblas_?gemv`` onto its bias, then its activation, in two ping-pong rows. The
-arithmetic is ``small_gemm``'s, call for call, so results are bit-identical. Inputs the chain
-cannot take (wider batches, other dtypes or shapes) run the original steps one by one.
+"""Chains of small Gemms as one step (see ``chains``): a streaming MLP's layers in one numba
+call. ``gemm.build_gemm`` offers a ``ChainLink`` for products small enough for ``small_gemm``;
+``chain`` runs, per row, every layer's ``cblas_?gemv`` onto its bias, then its activation, in
+two ping-pong rows: ``small_gemm``'s arithmetic, call for call, so results are bit-identical.
+Inputs the chain cannot take (wider batches, other dtypes or shapes) run the steps one by one.
 """
 
 from __future__ import annotations
@@ -17,13 +12,8 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
-from ronn_core.graph import Graph
-from ronn_core.provider import Step
 from ronn_cpu.kernels.activations import NONE, _bias_activation_serial
 from ronn_cpu.kernels.blas import ROW_MAJOR, TRANS, address, c_call, i64
-
-MIN_LINKS = 2
-
 
 @dataclass(frozen=True)
 class ChainLink:
@@ -35,6 +25,15 @@ class ChainLink:
     alpha: float
     beta: float
     macs: int
+
+    def follows(self, before) -> bool:
+        """Whether this layer can take the output of ``before`` in one chain."""
+        return isinstance(before, ChainLink) and before.weights.dtype == self.weights.dtype and \
+            before.weights.shape[1] == self.weights.shape[0]
+
+    @staticmethod
+    def chain(links: list, fns: list):
+        return ChainStep(links, fns)
 
 
 @numba.njit(cache=True)
@@ -99,48 +98,3 @@ class ChainStep:
         for fn in self.fns:
             x = fn(x)
         return x
-
-
-def _readers(graph: Graph) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for node in graph.nodes:
-        for name in node.inputs + node.implicit_inputs:
-            if name:
-                counts[name] = counts.get(name, 0) + 1
-    for name in graph.outputs:
-        counts[name] = counts.get(name, 0) + 1
-    return counts
-
-
-def fuse(steps: list[Step], graph: Graph) -> list[Step]:
-    """``steps`` with each run of ``MIN_LINKS`` or more chainable small Gemms as one step."""
-    readers = _readers(graph)
-    constant = {name for name, v in graph.values.items() if v.is_constant} - set(graph.inputs)
-    out: list[Step] = []
-    run: list[Step] = []
-
-    def flush():
-        if len(run) >= MIN_LINKS:
-            links = [s.fn.chain_link for s in run]
-            out.append(Step(ChainStep(links, [s.fn for s in run]), [run[0].inputs[0]],
-                            list(run[-1].outputs), [n for s in run for n in s.nodes],
-                            run[0].provider, label="GemmChain"))
-        else:
-            out.extend(run)
-        run.clear()
-
-    for step in steps:
-        link = getattr(step.fn, "chain_link", None)
-        joins = link is not None and run and len(step.outputs) == 1 and \
-            step.inputs[0] == run[-1].outputs[0] and readers.get(step.inputs[0]) == 1 and \
-            all(not name or name in constant for name in step.inputs[1:]) and \
-            link.weights.dtype == run[0].fn.chain_link.weights.dtype and \
-            link.weights.shape[0] == run[-1].fn.chain_link.weights.shape[1]
-        if not joins:
-            flush()
-        if link is not None and len(step.outputs) == 1:
-            run.append(step)
-        else:
-            out.append(step)
-    flush()
-    return out
