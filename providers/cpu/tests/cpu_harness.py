@@ -46,3 +46,13 @@ def ronn_node(op, feeds: dict, constants: dict, inputs: list[str], activation: s
         [numpy_helper.from_array(v, name) for name, v in constants.items()])
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17),
                                                    helper.make_opsetid("com.ronn", 1)])
+
+
+def then_activation(nodes: list, x: str, activation: str | None, i: int) -> str:
+    """Append ``activation`` (LeakyRelu with alpha 0.1) on ``x`` as node ``a{i}``, if any;
+    the name of the layer's output."""
+    if not activation:
+        return x
+    attrs = {"alpha": 0.1} if activation == "LeakyRelu" else {}
+    nodes.append(helper.make_node(activation, [x], [f"a{i}"], **attrs))
+    return f"a{i}"

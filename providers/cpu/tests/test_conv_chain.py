@@ -8,7 +8,7 @@ from hypothesis import given, settings, strategies as st
 from onnx import TensorProto, helper, numpy_helper
 
 import ronn
-from cpu_harness import REFERENCE
+from cpu_harness import REFERENCE, then_activation
 from ronn_cpu.kernels import conv, conv_chain
 from ronn_cpu.kernels.blas import OPENBLAS_SERIAL_MACS
 
@@ -31,12 +31,7 @@ def conv_stack(channels, kernel, activations, *, two_d=False, bias=True, seed=0)
             inputs.append(f"b{i}")
         nodes.append(helper.make_node("Conv", inputs, [f"c{i}"],
                                       pads=[kernel // 2] * (2 * len(spatial))))
-        x = f"c{i}"
-        act = activations[i % len(activations)]
-        if act:
-            attrs = {"alpha": 0.1} if act == "LeakyRelu" else {}
-            nodes.append(helper.make_node(act, [x], [f"a{i}"], **attrs))
-            x = f"a{i}"
+        x = then_activation(nodes, f"c{i}", activations[i % len(activations)], i)
     dims = ["n", channels[0]] + (["h", "w"] if two_d else ["length"])
     graph = helper.make_graph(nodes, "stack", [helper.make_tensor_value_info(
         "x", TensorProto.FLOAT, dims)], [helper.make_tensor_value_info(x, TensorProto.FLOAT,

@@ -9,7 +9,7 @@ from hypothesis import given, settings, strategies as st
 from onnx import TensorProto, helper, numpy_helper
 
 import ronn
-from cpu_harness import REFERENCE
+from cpu_harness import REFERENCE, then_activation
 from ronn_cpu.kernels import gemm_chain
 
 ACTIVATIONS = ["Relu", "LeakyRelu", "Sigmoid", "Tanh", None]
@@ -28,12 +28,7 @@ def mlp(widths, activations, *, dtype=np.float32, bias=True, trans_b=False, seed
             inits.append(numpy_helper.from_array(rng.standard_normal(n).astype(dtype), f"b{i}"))
             inputs.append(f"b{i}")
         nodes.append(helper.make_node("Gemm", inputs, [f"g{i}"], transB=int(trans_b)))
-        x = f"g{i}"
-        act = activations[i % len(activations)]
-        if act:
-            attrs = {"alpha": 0.1} if act == "LeakyRelu" else {}
-            nodes.append(helper.make_node(act, [x], [f"a{i}"], **attrs))
-            x = f"a{i}"
+        x = then_activation(nodes, f"g{i}", activations[i % len(activations)], i)
     elem = helper.np_dtype_to_tensor_dtype(np.dtype(dtype))
     outputs = [helper.make_tensor_value_info(x, elem, None)]
     if extra_output:
