@@ -17,6 +17,9 @@ whole reduction (phi nodes in one loop); each step loads ``V`` input vectors and
 With AVX-512 (32 vector registers) an 8 x 48 tile keeps 24 accumulators live: SqueezeNet's
 3x3 convs run at 290-360 GFLOP/s on 2 cores, against ~270 for OpenBLAS's own GEMM on the
 column matrix (which is then still to be built).
+
+numba's on-disk cache keys the compiled loops on their own file (``conv_direct.py``), not on
+this one: after changing the IR here, clear ``__pycache__`` or touch ``conv_direct.py``.
 """
 
 from __future__ import annotations
