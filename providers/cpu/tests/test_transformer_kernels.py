@@ -270,6 +270,8 @@ def test_attention_matches_reference(case):
     assert got.dtype == want.dtype and got.shape == want.shape
     np.testing.assert_allclose(got, want, rtol=1e-4 if dtype == np.float32 else 1e-10,
                                atol=1e-5 if dtype == np.float32 else 1e-12, equal_nan=True)
+    if got.ndim == 4:              # head-interleaved: merging the heads after is a free view
+        assert got.transpose(0, 2, 1, 3).flags.c_contiguous
 
 
 def test_fully_masked_rows_and_unbroadcastable_masks_behave_like_the_reference():
