@@ -19,6 +19,7 @@ from ronn_passes.layout import LayoutTransform
 from ronn_passes.matmul_bias_fusion import MatMulBiasFusion
 from ronn_passes.residual_fusion import ResidualFusion
 from ronn_passes.sibling_conv_merge import SiblingConvMerge
+from ronn_passes.sibling_matmul_merge import SiblingMatMulMerge
 from ronn_passes.util import RONN_DOMAIN
 
 PASS_CLASSES = (
@@ -27,7 +28,7 @@ PASS_CLASSES = (
     ReshapeCancellation,
     GeluFusion, LayerNormFusion,
     RonnGeluFusion, RonnLayerNormFusion, SkipLayerNormFusion, AttentionFusion, MatMulBiasFusion,
-    ResidualFusion, ActivationFusion, SiblingConvMerge, ConcatInto,
+    ResidualFusion, ActivationFusion, SiblingConvMerge, SiblingMatMulMerge, ConcatInto,
     LayoutTransform, DeadCodeElimination,
 )
 

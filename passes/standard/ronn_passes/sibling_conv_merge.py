@@ -14,7 +14,6 @@ from __future__ import annotations
 from collections import defaultdict
 
 import numpy as np
-from onnx import AttributeProto
 
 from ronn_core.graph import Graph, Node
 from ronn_core.types import TensorType
@@ -81,19 +80,8 @@ class SiblingConvMerge(util.CpuOnlyPass):
                                 name=graph.unique_name(f"{first.name}_siblings"),
                                 attributes=dict(first.attributes), like=first)
         outputs = [n.outputs[0] for n in group]
-        opset = graph.opsets.get("", 13)
-        if opset >= 13:
-            split_in = util.new_constant(graph, f"{first.name}_siblings_split",
-                                         np.array(sizes, np.int64))
-            split = util.make_node(graph, "Split", [merged_out, split_in], outputs,
-                                   name=graph.unique_name(f"{first.name}_split"),
-                                   attributes={"axis": 1})
-        else:
-            split = util.make_node(graph, "Split", [merged_out], outputs,
-                                   name=graph.unique_name(f"{first.name}_split"),
-                                   attributes={"axis": 1, "split": sizes})
-            split.attribute_types["split"] = AttributeProto.INTS
-        split.attribute_types["axis"] = AttributeProto.INT
+        split = util.split_node(graph, merged_out, outputs, sizes, axis=1,
+                                name=graph.unique_name(f"{first.name}_split"))
         _type_merged(graph, merged_out, outputs[0], sum(sizes))
         position = min(graph.nodes.index(n) for n in group)
         for node in group:

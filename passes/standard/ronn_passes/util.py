@@ -349,3 +349,20 @@ def axes_of(graph: Graph, node: Node, input_index: int = 1) -> list[int] | None:
         c = const(graph, node.inputs[input_index])
         return None if c is None else [int(a) for a in c.reshape(-1)]
     return None
+
+
+def split_node(graph: Graph, x: str, outputs: list[str], sizes: list[int], *, axis: int,
+               name: str) -> Node:
+    """A ``Split`` of ``x`` into ``outputs`` of ``sizes`` along ``axis``, in the form the
+    graph's opset takes (sizes as a constant input from opset 13, else an attribute)."""
+    from onnx import AttributeProto
+    if graph.opsets.get("", 13) >= 13:
+        sizes_in = new_constant(graph, f"{name}_sizes", np.array(sizes, np.int64))
+        split = make_node(graph, "Split", [x, sizes_in], outputs, name=name,
+                          attributes={"axis": axis})
+    else:
+        split = make_node(graph, "Split", [x], outputs, name=name,
+                          attributes={"axis": axis, "split": list(sizes)})
+        split.attribute_types["split"] = AttributeProto.INTS
+    split.attribute_types["axis"] = AttributeProto.INT
+    return split
