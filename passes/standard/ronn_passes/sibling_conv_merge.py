@@ -11,38 +11,19 @@ kernel, strides, pads, dilations, dtype and activation; every provider of the se
 
 from __future__ import annotations
 
-from collections import defaultdict
-
 import numpy as np
 
 from ronn_core.graph import Graph, Node
 from ronn_core.types import TensorType
 from ronn_passes import util
+from ronn_passes.siblings import SiblingMerge, replace
 
 _GEOMETRY = ("strides", "pads", "dilations", "auto_pad", "activation", "activation_params")
 
 
-class SiblingConvMerge(util.CpuOnlyPass):
+class SiblingConvMerge(SiblingMerge):
     name = "sibling-conv-merge"
     after = ("conv-affine-fusion", "bn-affine-fusion", "residual-fusion", "activation-fusion")
-
-    def rewrite(self, graph: Graph, ctx) -> bool:
-        changed = False
-        readers: dict[str, list[Node]] = defaultdict(list)
-        for node in graph.nodes:
-            if node.inputs:
-                readers[node.inputs[0]].append(node)
-        for x, nodes in readers.items():
-            groups: dict[tuple, list[Node]] = defaultdict(list)
-            for node in nodes:
-                key = self._key(graph, node)
-                if key is not None:
-                    groups[key].append(node)
-            for group in groups.values():
-                if len(group) > 1:
-                    self._merge(graph, group)
-                    changed = True
-        return changed
 
     @staticmethod
     def _key(graph: Graph, node: Node):
@@ -83,10 +64,7 @@ class SiblingConvMerge(util.CpuOnlyPass):
         split = util.split_node(graph, merged_out, outputs, sizes, axis=1,
                                 name=graph.unique_name(f"{first.name}_split"))
         _type_merged(graph, merged_out, outputs[0], sum(sizes))
-        position = min(graph.nodes.index(n) for n in group)
-        for node in group:
-            util.remove(graph, node)
-        util.insert(graph, position, [merged, split])
+        replace(graph, group, merged, split)
 
 
 def _type_merged(graph: Graph, merged: str, sibling: str, channels: int) -> None:

@@ -10,39 +10,20 @@ constant bias (or none), the same activation; every provider of the session is `
 
 from __future__ import annotations
 
-from collections import defaultdict
-
 import numpy as np
 
 from ronn_core.graph import Graph, Node
 from ronn_core.types import TensorType
 from ronn_passes import util
+from ronn_passes.siblings import SiblingMerge, replace
 
 _ACTIVATION = ("activation", "activation_params")
 
 
-class SiblingMatMulMerge(util.CpuOnlyPass):
+class SiblingMatMulMerge(SiblingMerge):
     name = "sibling-matmul-merge"
     after = ("matmul-add-fusion", "attention-fusion", "matmul-bias-fusion", "gelu-fusion",
              "gelu-fusion-ronn", "activation-fusion")
-
-    def rewrite(self, graph: Graph, ctx) -> bool:
-        changed = False
-        readers: dict[str, list[Node]] = defaultdict(list)
-        for node in graph.nodes:
-            if node.inputs:
-                readers[node.inputs[0]].append(node)
-        for nodes in readers.values():
-            groups: dict[tuple, list[Node]] = defaultdict(list)
-            for node in nodes:
-                key = self._key(graph, node)
-                if key is not None:
-                    groups[key].append(node)
-            for group in groups.values():
-                if len(group) > 1:
-                    self._merge(graph, group)
-                    changed = True
-        return changed
 
     @staticmethod
     def _key(graph: Graph, node: Node):
@@ -85,7 +66,4 @@ class SiblingMatMulMerge(util.CpuOnlyPass):
         if t is not None:
             shape = None if t.shape is None else tuple(t.shape[:-1]) + (sum(sizes),)
             graph.value(merged_out).type = TensorType(t.elem_type, shape)
-        position = min(graph.nodes.index(n) for n in group)
-        for node in group:
-            util.remove(graph, node)
-        util.insert(graph, position, [merged, split])
+        replace(graph, group, merged, split)

@@ -6,7 +6,7 @@ from unittest.mock import patch
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
-from onnx import TensorProto, helper, numpy_helper
+from onnx import helper, numpy_helper
 
 import ronn
 from cpu_harness import REFERENCE, then_activation
