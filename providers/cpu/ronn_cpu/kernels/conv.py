@@ -24,6 +24,8 @@ from ronn_cpu.kernels import conv_chain, conv_direct, prepacked, winograd
 from ronn_opset_onnx.ops.conv import window_geometry   # ONNX's rule, defined once
 
 _scratch = threading.local()
+# the direct kernel tiles each output row, writing the output in place, where that computes no
+# more than the widened grid (conv_direct.row_tiles_pay); False: always the widened grid
 ROW_TILES = True
 WINOGRAD = True     # 3x3 stride-1 convolutions through Winograd F(2x2, 3x3) (see winograd.py)
 # im2col matrices up to this many elements, in products OpenBLAS runs on one thread anyway, are
