@@ -4,6 +4,7 @@ been seen, bit-identical to the convs one by one, and matching the reference ker
 from unittest.mock import patch
 
 import numpy as np
+import onnx
 from hypothesis import given, settings, strategies as st
 from onnx import TensorProto, helper, numpy_helper
 
@@ -100,3 +101,14 @@ def test_inputs_too_large_for_the_gather_path_run_the_convs():
         np.testing.assert_allclose(fused.run({"x": x})["a1"], reference.run({"x": x})["a1"],
                                    rtol=1e-4, atol=1e-4)
     assert step.fn.plans == {(16, 4000): None}
+
+
+def test_convs_known_too_large_for_the_gather_path_are_not_chained():
+    """With static shapes the chain is decided at compile time: large convs (DenseNet's pairs)
+    stay separate steps, each with its own profile entry; a streaming stack is one step."""
+    for length, chained in ((16, True), (4000, False)):
+        model = onnx.load_from_string(conv_stack([8, 32, 32], 3, ["Relu"]))
+        dims = model.graph.input[0].type.tensor_type.shape.dim
+        dims[0].dim_value, dims[2].dim_value = 1, length
+        session = ronn.Model.load(model.SerializeToString()).create_session(threads=1)
+        assert bool(fused_steps(session)) == chained, length

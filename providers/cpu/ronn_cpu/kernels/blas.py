@@ -19,7 +19,6 @@ runs the product.
 from __future__ import annotations
 
 import ctypes
-import os
 
 import numba
 import numpy as np

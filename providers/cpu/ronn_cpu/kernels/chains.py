@@ -5,7 +5,8 @@ output array of each layer cost more than the product. A kernel offers a link as
 ``chain_link`` (``gemm_chain.ChainLink``, ``conv_chain.ConvLinks``); ``fuse`` (the provider's
 ``compile``) replaces each run of ``MIN_LINKS`` or more steps of one kind, each reading only
 the one before (which nothing else reads, and which is no graph output) plus constants, with
-one step: the link kind's ``chain(links, fns)``.
+one step: the link kind's ``chain(links, fns)``. A link whose output shape the graph knows
+says whether it ``fits`` a chain at that shape (a conv too large for its gather path does not).
 """
 
 from __future__ import annotations
@@ -28,6 +29,15 @@ def _readers(graph: Graph) -> dict[str, int]:
     return counts
 
 
+def _static_shape(graph: Graph, name: str) -> tuple[int, ...] | None:
+    """The value's shape where the graph knows every dim, else None."""
+    value = graph.values.get(name)
+    shape = getattr(value.type, "shape", None) if value is not None and value.type else None
+    if shape is None or not all(isinstance(d, int) for d in shape):
+        return None
+    return tuple(shape)
+
+
 def fuse(steps: list[Step], graph: Graph) -> list[Step]:
     """``steps`` with each run of chainable steps as one step."""
     readers = _readers(graph)
@@ -48,7 +58,8 @@ def fuse(steps: list[Step], graph: Graph) -> list[Step]:
     for step in steps:
         link = getattr(step.fn, "chain_link", None)
         chainable = link is not None and len(step.outputs) == 1 and \
-            all(not name or name in constant for name in step.inputs[1:])
+            all(not name or name in constant for name in step.inputs[1:]) and \
+            link.fits(_static_shape(graph, step.outputs[0]))
         joins = chainable and run and step.inputs[0] == run[-1].outputs[0] and \
             readers.get(step.inputs[0]) == 1 and link.follows(run[-1].fn.chain_link)
         if not joins:

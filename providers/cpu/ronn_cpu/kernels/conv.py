@@ -307,7 +307,18 @@ def build_conv(build, *, activation, alpha, beta, concat=(0, 0)):
         oh, ow = geo[2], geo[3]
         return geo[5], gather_weights(), code, alpha, beta, (m, ow) if one_d else (m, oh, ow)
 
-    run.chain_link = conv_chain.ConvLinks(dtype, link_of)
+    def may_gather(out_shape) -> bool:
+        """Whether the gather path can run at output ``out_shape`` (True where not known)."""
+        if not gathers_at_all:
+            return False
+        if out_shape is None or len(out_shape) != rank:
+            return True
+        pixels = int(np.prod(out_shape[2:]))
+        return (kk + 1) * pixels <= GATHER_MAX_COLS and \
+            m * (kk + 1) * pixels < OPENBLAS_SERIAL_MACS
+
+    gathers_at_all = gathers and wino is None and bool(gemm_address) and not concat_channels
+    run.chain_link = conv_chain.ConvLinks(dtype, link_of, may_gather)
     return run
 
 

@@ -21,11 +21,12 @@ from ronn_cpu.kernels.blas import NO_TRANS, ROW_MAJOR, c_call, i64
 class ConvLinks:
     """A conv's chain links, per input shape: ``of(shape)`` gives (index (R, Q), weights
     (M, R) with the bias as last column, activation code, alpha, beta, output shape without
-    the batch) where the gather path ran on ``shape``, else None."""
+    the batch) where the gather path ran on ``shape``, else None; ``fits(output shape or
+    None)`` whether the gather path can run at a known output shape."""
 
-    def __init__(self, dtype, of):
+    def __init__(self, dtype, of, fits):
         self.dtype = np.dtype(dtype)
-        self.of = of
+        self.of, self.fits = of, fits
 
     def follows(self, before) -> bool:
         return isinstance(before, ConvLinks) and before.dtype == self.dtype

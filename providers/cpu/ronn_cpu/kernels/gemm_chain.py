@@ -31,6 +31,11 @@ class ChainLink:
         return isinstance(before, ChainLink) and before.weights.dtype == self.weights.dtype and \
             before.weights.shape[1] == self.weights.shape[0]
 
+    def fits(self, out_shape) -> bool:
+        """Whether a chain can take this layer at output ``out_shape`` (None: not known)."""
+        return out_shape is None or len(out_shape) != 2 or \
+            out_shape[0] * self.weights.size <= self.macs
+
     @staticmethod
     def chain(links: list, fns: list):
         return ChainStep(links, fns)
